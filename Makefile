@@ -1,0 +1,65 @@
+# StorytellingPainter: `make run` runs the main job on the embedded default; `make test` runs the tests.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+VLLM_VENV := .venv-vllm
+SRC_ROOTS := clients/python services/runtime services/llm services/story services/render services/evaluation services/orchestrator services/stack
+export PYTHONPATH := $(subst $(eval) ,:,$(SRC_ROOTS)):.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+REQS := requirements/base.txt requirements/ml.txt requirements/dev.txt requirements/nodeps.txt
+
+.PHONY: help venv vllm-venv proto check-proto run stack test test-fast bench clean
+
+help:
+	@echo "make run        run the main job on the embedded default (installs what it needs)"
+	@echo "make test       install everything and run the whole test suite (what CI runs)"
+	@echo "make test-fast  tests that need no engine process"
+	@echo "make stack      start every service and engine locally (Ctrl-C stops all)"
+	@echo "make proto      regenerate clients/python/storytelling/v1 from protos/"
+	@echo "make bench      run the benchmarks (ratios against baselines measured in the same run)"
+
+# The venv is rebuilt only when a requirements file changes (the stamp records that).
+$(VENV)/.stamp: $(REQS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/base.txt -r requirements/ml.txt -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements/nodeps.txt
+	$(PY) -m pip install --quiet packaging "ml-dtypes<=0.5.4"
+	touch $@
+
+venv: $(VENV)/.stamp
+
+$(VLLM_VENV)/.stamp: requirements/vllm.txt
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install --quiet -r requirements/vllm.txt
+	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec || true
+	touch $@
+
+vllm-venv: $(VLLM_VENV)/.stamp
+
+proto: venv
+	$(PY) scripts/gen_protos.py
+
+run: venv
+	$(PY) -m storytelling.cli.main paint --embedded
+
+stack: venv vllm-venv
+	$(PY) -m storytelling.stack.local
+
+test: venv vllm-venv
+	bash scripts/install_system_deps.sh
+	$(PY) -m pytest -q
+
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow"
+
+bench: venv vllm-venv
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache

@@ -1,0 +1,74 @@
+"""Service configuration from environment variables and command-line flags, validated at start-up.
+
+Every field of a settings class is both an environment variable (`STORYTELLING_<SERVICE>_<FIELD>`) and a
+flag (`--field-name`); flags win. Invalid values stop the service before it binds a port, with one line
+per bad field naming both spellings.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Literal, Self
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """Raised when configuration is invalid; the message lists every offending field."""
+
+
+class ServiceSettings(BaseSettings):
+    """Settings shared by every service. Subclasses add their own fields and env prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="STORYTELLING_", extra="ignore", validate_default=True)
+
+    host: str = Field("127.0.0.1", description="Address to bind the gRPC and metrics servers to.")
+    port: int = Field(50050, ge=0, le=65535, description="gRPC port.")
+    metrics_port: int = Field(9100, ge=0, le=65535, description="Prometheus metrics port; 0 disables.")
+    grace_period_s: float = Field(
+        10.0, ge=0, le=3600, description="Time in-flight RPCs get to finish after SIGTERM."
+    )
+    max_message_mb: int = Field(64, ge=1, le=2047, description="Largest request or response message.")
+    max_concurrent_rpcs: int | None = Field(
+        None, ge=1, description="RPCs served at once; more get RESOURCE_EXHAUSTED. Unset: unbounded."
+    )
+    ready_poll_s: float = Field(1.0, gt=0, le=60, description="How often engine readiness is re-checked.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    @staticmethod
+    def env(service: str) -> SettingsConfigDict:
+        """The model_config of a service's settings: env prefix `STORYTELLING_<SERVICE>_`."""
+        return SettingsConfigDict(
+            env_prefix=f"STORYTELLING_{service.upper()}_", extra="ignore", validate_default=True
+        )
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+
+    @classmethod
+    def load(cls, argv: list[str] | None = None) -> Self:
+        """Reads the environment, then `argv` flags; raises ConfigError naming every bad field."""
+        parser = argparse.ArgumentParser(prog=cls.__name__, exit_on_error=False)
+        for name, info in cls.model_fields.items():
+            parser.add_argument(
+                f"--{name.replace('_', '-')}", dest=name, default=None, help=info.description or None
+            )
+        try:
+            flags, unknown = parser.parse_known_args(argv or [])
+        except argparse.ArgumentError as exc:
+            raise ConfigError(str(exc)) from None
+        if unknown:
+            raise ConfigError(f"unknown flags: {' '.join(unknown)}")
+        overrides = {k: v for k, v in vars(flags).items() if v is not None}
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            lines = []
+            for error in exc.errors():
+                field = ".".join(str(p) for p in error["loc"])
+                source = f"--{field.replace('_', '-')}" if field in overrides else cls.env_name(field)
+                lines.append(f"{field} ({source}): {error['msg']}, got {error.get('input')!r}")
+            raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,176 @@
+"""The runtime's one server interceptor: domain errors to status codes, deadlines, metrics, logs.
+
+One interceptor rather than a chain, and wrapped handlers cached per method, keeps the per-RPC cost
+to a few microseconds (measured by bench/bench_runtime.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from storytelling.runtime import deadlines
+from storytelling.runtime.errors import ServiceError
+from storytelling.runtime.metrics import MethodMetrics, RpcMetrics
+
+log = logging.getLogger("storytelling.rpc")
+
+
+class MalformedRequest:
+    """Stands in for a request whose bytes did not parse, so the handler can answer INVALID_ARGUMENT."""
+
+    def __init__(self, type_name: str, error: Exception) -> None:
+        self.message = f"cannot parse the bytes as {type_name}: {error}"
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+    type_name = getattr(deserializer, "__qualname__", "the request").split(".")[0]
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except DecodeError as exc:
+            return MalformedRequest(type_name, exc)
+
+    return parse
+
+
+class _Outcome:
+    """Tracks one RPC's status code and timing from start to finish."""
+
+    __slots__ = ("metrics", "method", "start", "code", "details")
+
+    def __init__(self, metrics: MethodMetrics | None, method: str) -> None:
+        self.metrics = metrics
+        self.method = method
+        self.start = time.perf_counter()
+        self.code = "OK"
+        self.details = ""
+        if metrics is not None:
+            metrics.in_flight.inc()
+
+    async def fail(self, context: grpc.aio.ServicerContext, exc: BaseException) -> None:
+        """Records `exc` and aborts the RPC with the matching status (AbortError propagates)."""
+        if isinstance(exc, ServiceError):
+            self.code, self.details = exc.code, exc.details
+        else:
+            self.code, self.details = "INTERNAL", f"internal error: {type(exc).__name__}: {exc}"
+            log.error("unhandled error in %s", self.method, exc_info=exc)
+        await context.abort(grpc.StatusCode[self.code], self.details)
+
+    def finish(self, context: grpc.aio.ServicerContext) -> None:
+        if self.code == "OK":
+            code = context.code()
+            if code is not None and code != grpc.StatusCode.OK:
+                self.code = code.name
+        seconds = time.perf_counter() - self.start
+        if self.metrics is not None:
+            self.metrics.in_flight.dec()
+            self.metrics.latency.observe(seconds)
+            self.metrics.count(self.code)
+        if self.code != "OK":
+            log.info(
+                "rpc failed",
+                extra={"method": self.method, "code": self.code, "details": self.details,
+                       "duration_ms": round(seconds * 1000, 3)},
+            )
+        elif log.isEnabledFor(logging.DEBUG):
+            log.debug("rpc ok", extra={"method": self.method, "duration_ms": round(seconds * 1000, 3)})
+
+
+async def _reject_malformed(request: Any, context: grpc.aio.ServicerContext, outcome: _Outcome) -> None:
+    outcome.code, outcome.details = "INVALID_ARGUMENT", f"request: {request.message}"
+    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, outcome.details)
+
+
+class RuntimeInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, metrics: RpcMetrics | None) -> None:
+        self._metrics = metrics
+        self._handlers: dict[str, grpc.RpcMethodHandler] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method = details.method
+        cached = self._handlers.get(method)
+        if cached is not None:
+            return cached
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        wrapped = self._wrap(method, handler)
+        self._handlers[method] = wrapped
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        metrics = self._metrics.for_method(method) if self._metrics else None
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                _unary(handler.unary_unary, metrics, method),
+                _tolerant(handler.request_deserializer),
+                handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                _streaming(handler.unary_stream, metrics, method),
+                _tolerant(handler.request_deserializer),
+                handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                _unary(handler.stream_unary, metrics, method),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            _streaming(handler.stream_stream, metrics, method),
+            handler.request_deserializer,
+            handler.response_serializer,
+        )
+
+
+def _unary(inner: Callable, metrics: MethodMetrics | None, method: str) -> Callable:
+    async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        outcome = _Outcome(metrics, method)
+        try:
+            if isinstance(request, MalformedRequest):
+                await _reject_malformed(request, context, outcome)
+            with deadlines.scope(context.time_remaining()):
+                return await inner(request, context)
+        except (grpc.aio.AbortError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - every error becomes a status, none escapes
+            await outcome.fail(context, exc)
+        finally:
+            outcome.finish(context)
+
+    return behavior
+
+
+def _streaming(inner: Callable, metrics: MethodMetrics | None, method: str) -> Callable:
+    async def behavior(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        outcome = _Outcome(metrics, method)
+        try:
+            if isinstance(request, MalformedRequest):
+                await _reject_malformed(request, context, outcome)
+            with deadlines.scope(context.time_remaining()):
+                async for response in inner(request, context):
+                    yield response
+        except (grpc.aio.AbortError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # noqa: BLE001
+            await outcome.fail(context, exc)
+        finally:
+            outcome.finish(context)
+
+    return behavior

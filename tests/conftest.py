@@ -1,0 +1,1 @@
+"""Shared pytest configuration. Engine fixtures live in tests/engines/ and are imported here."""
