@@ -27,7 +27,7 @@ def test_every_message_and_field_is_documented():
         for number, line in enumerate(lines):
             stripped = line.strip()
             is_decl = stripped.startswith(("message ", "rpc ", "enum ", "service ")) or (
-                "=" in stripped and stripped.endswith(";") and not stripped.startswith(("syntax", "option", "//"))
+                "=" in stripped and stripped.endswith(";") and not stripped.startswith(("syntax", "option ", "import", "package", "//"))
             )
             if not is_decl:
                 continue

@@ -5,25 +5,29 @@ Each server owns a registry, so several services can run in one process (tests) 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MethodMetrics:
-    """Label children bound once per method, so the per-RPC cost is a few lock-protected adds."""
+    """Label children bound once per method (and code), so the per-RPC cost is a few locked adds."""
 
     latency: Histogram
     in_flight: Gauge
     handled: Counter
     service: str
     method: str
+    _by_code: dict[str, Counter] = field(default_factory=dict)
 
     def count(self, code: str) -> None:
-        self.handled.labels(self.service, self.method, code).inc()
+        child = self._by_code.get(code)
+        if child is None:
+            child = self._by_code[code] = self.handled.labels(self.service, self.method, code)
+        child.inc()
 
 
 class RpcMetrics:

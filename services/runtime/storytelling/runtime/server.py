@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from storytelling.runtime import logs
 from storytelling.runtime.config import ConfigError, ServiceSettings
 from storytelling.runtime.health import Readiness
-from storytelling.runtime.interceptor import RuntimeInterceptor
+from storytelling.runtime.handlers import HandlerWrapper, WrappingServer
 from storytelling.runtime.metrics import RpcMetrics, serve_http
 from storytelling.runtime.service import Service
 
@@ -37,7 +37,6 @@ class ServiceServer:
         self.metrics = RpcMetrics(self.registry)
         limit = settings.max_message_mb * 1024 * 1024
         self.server = grpc.aio.server(
-            interceptors=[RuntimeInterceptor(self.metrics)],
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
@@ -59,7 +58,9 @@ class ServiceServer:
 
     async def start(self) -> None:
         """Binds and serves at once (health NOT_SERVING), then starts the engines in the background."""
-        names = self.service.register(self.server)
+        registrar = WrappingServer(self.server, HandlerWrapper(self.metrics))
+        names = self.service.register(registrar)
+        registrar.check_complete()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],

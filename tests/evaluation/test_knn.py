@@ -1,0 +1,99 @@
+"""Blocked exact search and Vendi score against independent brute-force references."""
+
+import numpy as np
+import pytest
+
+from storytelling.evaluation.diversity import clip_k, diversity
+from storytelling.evaluation.knn import knn, normalize, vendi_score
+
+
+def brute_force_neighbours(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Full float64 distance matrix, self excluded, fully sorted."""
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    dist = 1.0 - unit.astype(np.float64) @ unit.T.astype(np.float64)
+    np.fill_diagonal(dist, np.inf)
+    order = np.argsort(dist, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(dist, order, axis=1)
+
+
+def brute_force_vendi(x: np.ndarray) -> float:
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    kernel = unit.astype(np.float64) @ unit.T.astype(np.float64) / len(x)
+    lam = np.clip(np.linalg.eigvalsh(kernel), 0, None)
+    lam = lam[lam > 1e-15]
+    return float(np.exp(-(lam * np.log(lam)).sum()))
+
+
+@pytest.mark.parametrize("tile_bytes", [4 * 3 * 5, 4 * 64 * 64, 1 << 24])
+def test_blocked_search_matches_brute_force(tile_bytes: int) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((301, 24)).astype(np.float32)
+    order, dist = brute_force_neighbours(x, 7)
+    got = knn(normalize(x), 7, tile_bytes=tile_bytes)
+    np.testing.assert_allclose(1.0 - got.similarities, dist, atol=1e-5)
+    assert (got.indices != np.arange(301)[:, None]).all()
+    # Indices agree wherever distances are not tied.
+    assert (got.indices == order).mean() > 0.99
+
+
+def test_diversity_matches_brute_force_on_random_embeddings() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((500, 384)).astype(np.float32)
+    report = diversity(x, k=10, tile_bytes=1 << 16)
+    _, dist = brute_force_neighbours(x, 10)
+    np.testing.assert_allclose(report.per_story, dist.mean(axis=1), atol=1e-5)
+    assert report.diversity == pytest.approx(dist.mean(), abs=1e-5)
+    assert report.k == 10 and report.search == "exact"
+
+
+def test_novelty_is_distance_to_nearest_reference() -> None:
+    rng = np.random.default_rng(2)
+    x, ref = rng.standard_normal((50, 16)), rng.standard_normal((7, 16))
+    report = diversity(x, k=3, reference=ref)
+    unit, ref_unit = normalize(x), normalize(ref)
+    expected = (1.0 - unit.astype(np.float64) @ ref_unit.T).min(axis=1)
+    np.testing.assert_allclose(report.per_story_novelty, expected, atol=1e-5)
+    assert report.novelty == pytest.approx(expected.mean(), abs=1e-5)
+    # A reference set that contains a story makes that story not novel.
+    assert diversity(x, k=3, reference=x[:1]).per_story_novelty[0] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_no_reference_means_no_novelty() -> None:
+    report = diversity(np.eye(3), k=1, reference=np.empty((0, 3)))
+    assert report.novelty is None and report.per_story_novelty is None
+
+
+@pytest.mark.parametrize("n", [50, 400])  # n <= d uses the n x n kernel, n > d the d x d trick
+def test_vendi_matches_eigenvalues_of_the_kernel(n: int) -> None:
+    x = np.random.default_rng(3).standard_normal((n, 64))
+    assert vendi_score(x, block_rows=37) == pytest.approx(brute_force_vendi(x), rel=1e-6)
+
+
+def test_vendi_bounds() -> None:
+    assert vendi_score(np.tile([[1.0, 2.0, 3.0]], (10, 1))) == pytest.approx(1.0)
+    assert vendi_score(np.eye(8)) == pytest.approx(8.0)
+
+
+def test_k_is_clipped_to_the_other_stories() -> None:
+    x = np.eye(4)
+    assert clip_k(100, 4) == 3
+    report = diversity(x, k=100)
+    assert report.k == 3
+    np.testing.assert_allclose(report.per_story, 1.0)  # orthogonal: every distance is 1
+
+
+def test_two_stories_use_each_other() -> None:
+    report = diversity(np.array([[1.0, 0.0], [0.0, 1.0]]), k=5)
+    assert report.k == 1 and report.diversity == pytest.approx(1.0)
+
+
+def test_exact_duplicates_are_neighbours_at_distance_zero() -> None:
+    x = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    report = diversity(x, k=1)
+    np.testing.assert_allclose(report.per_story, [0.0, 0.0, 1.0], atol=1e-6)
+
+
+@pytest.mark.parametrize("k, n", [(0, 5), (-1, 5), (1, 1), (3, 0)])
+def test_invalid_k_or_set_size(k: int, n: int) -> None:
+    with pytest.raises(ValueError):
+        diversity(np.ones((n, 4)), k=k)
