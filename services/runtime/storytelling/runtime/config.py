@@ -8,9 +8,12 @@ per bad field naming both spellings.
 from __future__ import annotations
 
 import argparse
-from typing import Literal, Self
+import json
+import types
+import typing
+from typing import Any, Literal, Self
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -63,6 +66,12 @@ class ServiceSettings(BaseSettings):
         if unknown:
             raise ConfigError(f"unknown flags: {' '.join(unknown)}")
         overrides = {k: v for k, v in vars(flags).items() if v is not None}
+        for name, value in overrides.items():
+            if _is_structured(cls.model_fields[name].annotation):
+                try:
+                    overrides[name] = json.loads(value)
+                except json.JSONDecodeError as exc:
+                    raise ConfigError(f"{name} (--{name.replace('_', '-')}): not valid JSON: {exc}") from None
         try:
             return cls(**overrides)
         except ValidationError as exc:
@@ -72,3 +81,11 @@ class ServiceSettings(BaseSettings):
                 source = f"--{field.replace('_', '-')}" if field in overrides else cls.env_name(field)
                 lines.append(f"{field} ({source}): {error['msg']}, got {error.get('input')!r}")
             raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def _is_structured(annotation: Any) -> bool:
+    """Whether a field takes JSON on the command line (lists, dicts, models), as it does in the env."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(_is_structured(arg) for arg in typing.get_args(annotation) if arg is not type(None))
+    origin = typing.get_origin(annotation) or annotation
+    return origin in (list, dict, tuple, set) or (isinstance(origin, type) and issubclass(origin, BaseModel))

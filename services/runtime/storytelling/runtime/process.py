@@ -92,14 +92,22 @@ def start_service_process(
     env: dict[str, str] | None = None,
     port: int | None = None,
     metrics_port: int | None = None,
+    log_path: Path | None = None,
+    log_format: str = "text",
 ) -> ServiceProcess:
+    """Starts `python -m module` on loopback; output goes to `log_path` (default: a temporary file)."""
     port = port or free_port()
     metrics_port = metrics_port or free_port()
-    log_file = tempfile.NamedTemporaryFile("wb", prefix=f"{module}-", suffix=".log", delete=False)
+    if log_path is None:
+        log_file = tempfile.NamedTemporaryFile("wb", prefix=f"{module}-", suffix=".log", delete=False)
+        log_path = Path(log_file.name)
+    else:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_file = log_path.open("ab")
     command = [
         sys.executable, "-m", module,
         "--host", "127.0.0.1", "--port", str(port), "--metrics-port", str(metrics_port),
-        "--log-format", "text", *args,
+        "--log-format", log_format, *args,
     ]
     process = subprocess.Popen(
         command,
@@ -107,5 +115,14 @@ def start_service_process(
         stdout=log_file,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
-    return ServiceProcess(module, process, port, metrics_port, Path(log_file.name), log_file)
+    return ServiceProcess(module, process, port, metrics_port, log_path, log_file)
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: the kernel sends SIGTERM if the parent dies, even by SIGKILL."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
