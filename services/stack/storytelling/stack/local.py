@@ -1,0 +1,226 @@
+"""The local stack: every service, and optionally the real engines, as local processes.
+
+`python -m storytelling.stack.local up` starts them in dependency order, waits until each is healthy,
+prints the endpoints, and on Ctrl-C or SIGTERM stops everything in reverse order. Every child runs in its
+own process group and is told by the kernel to stop if this launcher dies, so nothing is left behind.
+
+Two profiles:
+- embedded (default): the story service runs SmolLM2-135M in-process, the render service paints the
+  offline storyboard sketch (no image weights ship in any package), the evaluation service runs what needs
+  no VLM. Works on a laptop with no network.
+- engines (`--engines`): also starts vLLM (CPU build) serving SmolLM2-135M for the story and evaluation
+  services, and Triton serving the tiny random diffusers pipeline for the render service: the production
+  topology, with plumbing-only image weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from storytelling.runtime.process import ServiceProcess, free_port, start_service_process
+
+DEFAULT_PORTS = {  # gRPC, metrics
+    "story": (50051, 9101),
+    "render": (50052, 9102),
+    "evaluation": (50053, 9103),
+    "orchestrator": (50050, 9100),
+}
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    data_dir: Path = Path("runs")
+    engines: bool = False
+    prometheus: bool = False
+    ephemeral_ports: bool = False
+    log_dir: Path | None = None
+    ready_timeout_s: float = 600.0
+
+
+@dataclass
+class Engines:
+    """Engine processes and what the services need to reach them."""
+
+    stoppers: list = field(default_factory=list)
+    story_args: list[str] = field(default_factory=list)
+    evaluation_args: list[str] = field(default_factory=list)
+    render_args: list[str] = field(default_factory=list)
+    endpoints: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, str] = field(default_factory=dict)
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        self.log_dir = options.log_dir or options.data_dir / "logs"
+        self.services: dict[str, ServiceProcess] = {}
+        self.engines = Engines()
+        self.prometheus = None
+
+    def _ports(self, name: str) -> tuple[int, int]:
+        return (free_port(), free_port()) if self.options.ephemeral_ports else DEFAULT_PORTS[name]
+
+    def _start(self, name: str, args: list[str]) -> ServiceProcess:
+        port, metrics_port = self._ports(name)
+        proc = start_service_process(
+            f"storytelling.{name}",
+            args=args,
+            port=port,
+            metrics_port=metrics_port,
+            log_path=self.log_dir / f"{name}.log",
+            log_format="json",
+        )
+        self.services[name] = proc
+        return proc
+
+    def up(self) -> dict[str, str]:
+        """Starts engines, then story, render and evaluation together, then the orchestrator."""
+        try:
+            if self.options.engines:
+                self.engines = start_engines(self.log_dir)
+            backends = {
+                "story": self.engines.story_args,
+                "render": self.engines.render_args,
+                "evaluation": self.engines.evaluation_args,
+            }
+            for name, args in backends.items():
+                self._start(name, args)
+            for name in backends:
+                self.services[name].wait_serving(self.options.ready_timeout_s)
+            self._start(
+                "orchestrator",
+                [
+                    "--data-dir", str(self.options.data_dir),
+                    "--story-address", self.services["story"].address,
+                    "--render-address", self.services["render"].address,
+                    "--evaluation-address", self.services["evaluation"].address,
+                ],
+            ).wait_serving(self.options.ready_timeout_s)
+            if self.options.prometheus:
+                from storytelling.stack import prometheus
+
+                targets = {n: f"127.0.0.1:{p.metrics_port}" for n, p in self.services.items()}
+                self.prometheus = prometheus.start({**targets, **self.engines.metrics}, interval_s=5)
+        except BaseException:
+            self.down()
+            raise
+        return self.endpoints()
+
+    def endpoints(self) -> dict[str, str]:
+        found = {name: proc.address for name, proc in self.services.items()}
+        found.update({f"{name} metrics": proc.metrics_url for name, proc in self.services.items()})
+        found.update(self.engines.endpoints)
+        if self.prometheus is not None:
+            found["prometheus"] = self.prometheus.url
+        return found
+
+    def down(self) -> None:
+        """Stops in reverse order of start: orchestrator first, engines last."""
+        if self.prometheus is not None:
+            self.prometheus.stop()
+            self.prometheus = None
+        for name in reversed(list(self.services)):
+            self.services.pop(name).stop()
+        for stop in reversed(self.engines.stoppers):
+            with contextlib.suppress(Exception):
+                stop()
+        self.engines.stoppers.clear()
+
+    def __enter__(self) -> LocalStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+
+def start_engines(log_dir: Path) -> Engines:
+    """Starts vLLM with SmolLM2-135M and Triton with the tiny random painter (plumbing only)."""
+    from storytelling.llm.smollm2 import materialize
+    from storytelling.render.tiny import ensure_tiny_pipeline
+    from storytelling.stack import triton, vllm
+
+    engines = Engines()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        llm = vllm.start_vllm(materialize(), "smollm2-135m", log_path=log_dir / "vllm.log")
+        engines.stoppers.append(llm.stop)
+        spec = json.dumps({"vllm": {"kind": "openai", "base_url": llm.base_url, "model": "smollm2-135m"}})
+        engines.story_args = ["--engines", spec, "--default-engine", "vllm"]
+        engines.evaluation_args = ["--engines", spec, "--default-extractor", "vllm"]
+        engines.endpoints["vllm"] = llm.base_url
+        engines.metrics["vllm"] = f"127.0.0.1:{llm.port}"
+
+        workdir = Path(tempfile.mkdtemp(prefix="triton-", dir=log_dir))
+        models = ["painter", "painter_stream"]
+        parameters = {m: {"model": str(ensure_tiny_pipeline())} for m in models}
+        repository = triton.prepare_repository(workdir / "model_repository", parameters, models=models)
+        server = triton.start(repository, models, workdir)
+        engines.stoppers.append(server.stop)
+        engines.render_args = ["--triton-url", server.grpc_url, "--default-painter", "triton"]
+        engines.endpoints["triton"] = server.grpc_url
+        engines.metrics["triton"] = server.metrics_url.removeprefix("http://").removesuffix("/metrics")
+    except BaseException:
+        for stop in reversed(engines.stoppers):
+            with contextlib.suppress(Exception):
+                stop()
+        raise
+    return engines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m storytelling.stack.local", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = parser.add_subparsers(dest="action", required=True)
+    up = actions.add_parser("up", help="start the stack in the foreground; Ctrl-C or SIGTERM stops it")
+    up.add_argument("--data-dir", type=Path, default=StackOptions.data_dir, help="jobs, artifacts and logs")
+    up.add_argument("--engines", action="store_true", help="also run vLLM and Triton (the production topology)")
+    up.add_argument("--prometheus", action="store_true", help="also run Prometheus scraping every process")
+    up.add_argument("--ephemeral-ports", action="store_true", help="free ports instead of the defaults")
+    args = parser.parse_args(argv)
+
+    stop = threading.Event()
+
+    def on_signal(*_: object) -> None:
+        if not running.is_set():
+            raise KeyboardInterrupt  # still starting: unwind `up`, which stops what it started
+        stop.set()
+
+    running = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    options = StackOptions(args.data_dir, args.engines, args.prometheus, args.ephemeral_ports)
+    try:
+        with LocalStack(options) as stack:
+            endpoints = stack.up()
+            running.set()
+            _serve_until(stop, stack, endpoints)
+    except KeyboardInterrupt:
+        print("interrupted during start-up; stopped what had started", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _serve_until(stop: threading.Event, stack: LocalStack, endpoints: dict[str, str]) -> None:
+    width = max(map(len, endpoints))
+    print("StorytellingPainter local stack is up:", flush=True)
+    for name, url in endpoints.items():
+        print(f"  {name:<{width}}  {url}", flush=True)
+    print(f"  {'logs':<{width}}  {stack.log_dir}", flush=True)
+    print("Ctrl-C stops everything.", flush=True)
+    while not stop.wait(1.0):
+        if failed := [n for n, p in stack.services.items() if p.process.poll() is not None]:
+            print(f"stopping: {', '.join(failed)} exited unexpectedly; see {stack.log_dir}", file=sys.stderr)
+            return
+    print("stopping...", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
