@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from storytelling.evaluation.diversity import clip_k, diversity
 from storytelling.evaluation.knn import knn, normalize, vendi_score
@@ -97,3 +98,15 @@ def test_exact_duplicates_are_neighbours_at_distance_zero() -> None:
 def test_invalid_k_or_set_size(k: int, n: int) -> None:
     with pytest.raises(ValueError):
         diversity(np.ones((n, 4)), k=k)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_blocked_search_on_cuda_matches_brute_force() -> None:
+    x = np.random.default_rng(4).standard_normal((3000, 384)).astype(np.float32)
+    order, dist = brute_force_neighbours(x, 5)
+    got = knn(normalize(x), 5, tile_bytes=4 * 700 * 900, device="cuda")
+    np.testing.assert_allclose(1.0 - got.similarities, dist, atol=1e-4)
+    assert (got.indices == order).mean() > 0.99
+    report = diversity(x, k=5, device="cuda")
+    assert report.diversity == pytest.approx(dist.mean(), abs=1e-4)

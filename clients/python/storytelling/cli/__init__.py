@@ -1,0 +1,1 @@
+"""The `storytelling` command line."""

@@ -1,0 +1,85 @@
+"""Progress output for `paint`: redrawn bars per stage on a terminal, one line per change otherwise."""
+
+from __future__ import annotations
+
+import time
+from typing import TextIO
+
+from storytelling.client import JobProgress, StageStatus, names
+from storytelling.client.progress import stage_outcome
+from storytelling.v1 import pipeline_pb2
+
+_WIDTH = 28
+
+
+def stage_line(status: StageStatus, *, fill: str = "█", empty: str = "░") -> str:
+    total = max(status.total, 1)
+    filled = round(_WIDTH * (status.done + status.failed) / total)
+    bar = fill * filled + empty * (_WIDTH - filled)
+    line = f"{names.label(names.Stage, status.stage):<9} {bar} {status.done:>4}/{status.total}"
+    extras = []
+    if status.running:
+        extras.append(f"{status.running} running")
+    if status.failed:
+        extras.append(f"{status.failed} failed")
+    if status.step:
+        item, step, steps = status.step
+        extras.append(f"item {item} step {step}/{steps}")
+    return line + (f"  ({', '.join(extras)})" if extras else "")
+
+
+class BarDisplay:
+    """Redraws one bar per stage in place with ANSI cursor movement, at most 10 times a second."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._lines = 0
+        self._last = 0.0
+
+    def show(self, progress: JobProgress, event: pipeline_pb2.JobEvent) -> None:
+        now = time.monotonic()
+        if now - self._last < 0.1 and event.WhichOneof("event") == "progress":
+            return
+        self._last = now
+        lines = [stage_line(s) for s in progress.stages.values()]
+        lines.append(f"job {progress.job_id}: {names.label(names.JobState, progress.state)}")
+        if self._lines:
+            self._out.write(f"\x1b[{self._lines}F")
+        self._out.write("".join(f"\x1b[2K{line}\n" for line in lines))
+        self._out.flush()
+        self._lines = len(lines)
+
+    def close(self) -> None:
+        self._out.flush()
+
+
+class LineDisplay:
+    """Prints a line when an item finishes or fails a stage, or the job changes state (logs, CI)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._seen: dict[tuple[int, int], str | None] = {}
+        self._state = 0
+
+    def show(self, progress: JobProgress, event: pipeline_pb2.JobEvent) -> None:
+        if progress.state != self._state:
+            self._state = progress.state
+            self._print(f"job {progress.job_id}: {names.label(names.JobState, progress.state)}")
+        kind = event.WhichOneof("event")
+        items = [event.item] if kind == "item" else list(event.finished.items) if kind == "finished" else []
+        for item in items:
+            for stage, status in progress.stages.items():
+                outcome = stage_outcome(item, stage)
+                if outcome == self._seen.get((item.index, stage)) or outcome not in ("done", "failed"):
+                    continue
+                self._seen[(item.index, stage)] = outcome
+                stage_name = names.label(names.Stage, stage)
+                line = f"item {item.index}: {stage_name} {outcome} ({status.done}/{status.total})"
+                self._print(line + (f": {item.error}" if outcome == "failed" and item.error else ""))
+
+    def close(self) -> None:
+        self._out.flush()
+
+    def _print(self, line: str) -> None:
+        self._out.write(line + "\n")
+        self._out.flush()

@@ -1,0 +1,140 @@
+"""`storytelling evaluate FOLDER`: scores an existing folder of stories and images with EvaluationService
+and writes the results in the job directory layout, with a gallery."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from storytelling.cli.folder import FolderItem, read_folder
+from storytelling.client import EvaluationClient, evaluation_item, names
+from storytelling.report import write_gallery, write_item, write_message
+from storytelling.report.layout import JOB_FILE, SUMMARY_FILE
+from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2
+
+DEFAULT_EVALUATION_ADDRESS = "localhost:50053"
+
+
+def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = commands.add_parser(
+        "evaluate",
+        parents=[common],
+        help="score a folder of stories and images (e.g. research script output)",
+    )
+    parser.add_argument("folder", type=Path)
+    parser.add_argument(
+        "--stories", type=Path, default=None, help="the CSV or JSONL of stories, if ambiguous"
+    )
+    parser.add_argument(
+        "--evaluation-address",
+        default=os.environ.get("STORYTELLING_EVALUATION_ADDRESS", DEFAULT_EVALUATION_ADDRESS),
+        help=f"EvaluationService address (env STORYTELLING_EVALUATION_ADDRESS, "
+        f"default {DEFAULT_EVALUATION_ADDRESS})",
+    )
+    parser.add_argument(
+        "--evaluator",
+        dest="evaluators",
+        action="append",
+        default=[],
+        choices=names.choices(names.Evaluator),
+        help="evaluator to run (repeat; default all)",
+    )
+    parser.add_argument(
+        "-k", type=int, default=0, help="neighbours for KNN diversity (default: the service's)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="results directory in the job layout, with a gallery (default FOLDER/evaluation)",
+    )
+    parser.set_defaults(func=evaluate_command)
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    out = args.out or args.folder / "evaluation"
+    items = read_folder(args.folder, args.stories, exclude=out)
+    missing = [item.id for item in items if item.image is None]
+    print(f"{len(items)} stories, {len(items) - len(missing)} with an image", flush=True)
+    if missing and len(missing) < len(items):
+        # The service scores a set either with every image or as stories only; keep the painted ones.
+        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        print(f"skipping {len(missing)} stories without an image ({shown})", file=sys.stderr, flush=True)
+        items = [item for item in items if item.image is not None]
+    request = evaluation_pb2.EvaluateSetRequest(
+        items=[_evaluation_item(item) for item in items],
+        evaluators=[names.parse(names.Evaluator, e) for e in args.evaluators],
+        diversity=evaluation_pb2.DiversityOptions(k=args.k),
+    )
+    index = {item.id: n for n, item in enumerate(request.items)}
+    summary = None
+    with EvaluationClient(args.evaluation_address, timeout=args.timeout) as client:
+        for event in client.evaluate_set(request):
+            if event.WhichOneof("event") == "item":
+                n = index[event.item.item_id]
+                write_item(
+                    out,
+                    n,
+                    story=common_pb2.Story(id=request.items[n].id, text=request.items[n].story),
+                    image=request.items[n].image if request.items[n].HasField("image") else None,
+                    evaluation=event.item,
+                )
+                print(f"{event.item.item_id}: {_item_line(event.item)}", flush=True)
+            else:
+                summary = event.summary
+    if summary is not None:
+        write_message(out / SUMMARY_FILE, summary)
+        print(_summary_line(summary))
+    job = pipeline_pb2.Job(
+        id=out.name,
+        state=pipeline_pb2.JOB_STATE_SUCCEEDED,
+        directory=str(out),
+        spec=pipeline_pb2.JobSpec(items=len(items), name=f"Evaluation of {args.folder.name}"),
+        items_succeeded=len(items),
+    )
+    write_message(out / JOB_FILE, job)
+    print(f"results: {out.resolve()}\ngallery: {write_gallery(out).resolve()}")
+    return 0
+
+
+def _evaluation_item(entry: FolderItem) -> evaluation_pb2.EvaluationItem:
+    if entry.image is None:
+        return evaluation_item(entry.id, entry.story)
+    try:
+        return evaluation_item(entry.id, entry.story, entry.image.read_bytes())
+    except ValueError as error:
+        raise ValueError(f"{entry.image}: {error}") from None
+
+
+def _score(status: common_pb2.EvaluatorStatus, value: str) -> str:
+    if status.state == common_pb2.EvaluatorStatus.STATE_OK:
+        return value
+    return (
+        f"{names.label(common_pb2.EvaluatorStatus.State, status.state).replace('_', ' ')} ({status.reason})"
+    )
+
+
+def _item_line(evaluation: evaluation_pb2.ItemEvaluation) -> str:
+    parts = []
+    if evaluation.HasField("alignment"):
+        parts.append("alignment " + _score(evaluation.alignment.status, f"{evaluation.alignment.score:.3f}"))
+    if evaluation.HasField("complexity"):
+        parts.append(
+            "complexity " + _score(evaluation.complexity.status, f"{evaluation.complexity.score:.3f}")
+        )
+    if evaluation.HasField("text_measures"):
+        covered = f"{evaluation.text_measures.dimensions_covered}/7 dimensions"
+        parts.append("text " + _score(evaluation.text_measures.status, covered))
+    return ", ".join(parts) or "no evaluator ran"
+
+
+def _summary_line(summary: evaluation_pb2.SetSummary) -> str:
+    d = summary.diversity
+    diversity = _score(d.status, f"{d.diversity:.3f} (Vendi {d.vendi_score:.2f})")
+    return (
+        f"set of {summary.items}: diversity {diversity}, "
+        f"mean alignment {_score(summary.alignment_status, f'{summary.mean_alignment:.3f}')}, "
+        f"mean complexity {_score(summary.complexity_status, f'{summary.mean_complexity:.3f}')}"
+    )

@@ -1,0 +1,237 @@
+"""Job commands: paint, status, list, cancel and report."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from pathlib import Path
+
+from google.protobuf import json_format
+from storytelling.cli.display import BarDisplay, LineDisplay, stage_line
+from storytelling.cli.stack import embedded_stack
+from storytelling.client import Client, JobProgress, job_spec, names
+from storytelling.report import write_gallery
+from storytelling.v1 import common_pb2, pipeline_pb2
+
+
+def add_parsers(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    paint = commands.add_parser("paint", parents=[common], help="run a job and watch its progress")
+    paint.add_argument("-n", "--items", type=int, default=3, help="number of stories and images (default 3)")
+    paint.add_argument(
+        "--mode",
+        choices=names.choices(names.StoryMode) + ["cor-guided"],
+        default="",
+        help="storyteller prompting (default: the orchestrator's, CoR-guided)",
+    )
+    paint.add_argument("--pool", default="", help="story pool for CoR-guided exemplars")
+    paint.add_argument("--engine", default="", help="story engine name (see the story service)")
+    paint.add_argument("--theme", default="", help='theme added to every prompt ("a hospital at night")')
+    paint.add_argument("--temperature", type=float, default=None)
+    paint.add_argument("--painter", default="", help="painter name (see the render service)")
+    paint.add_argument("--width", type=int, default=0)
+    paint.add_argument("--height", type=int, default=0)
+    paint.add_argument("--steps", type=int, default=0, help="denoising steps")
+    paint.add_argument(
+        "--evaluator",
+        dest="evaluators",
+        action="append",
+        default=[],
+        choices=names.choices(names.Evaluator),
+        help="evaluator to run (repeat; default all)",
+    )
+    paint.add_argument("--seed", type=int, default=None, help="job seed; the same seed reproduces the job")
+    paint.add_argument("--name", default="", help="name shown in listings and the gallery")
+    paint.add_argument("--skip-render", action="store_true", help="stop after the stories")
+    paint.add_argument("--skip-evaluation", action="store_true")
+    paint.add_argument("--request-id", default="", help="idempotency key: repeating it returns the same job")
+    paint.add_argument("--detach", action="store_true", help="create the job and return without watching")
+    paint.add_argument(
+        "--embedded",
+        action="store_true",
+        help="start the local stack (embedded default) for this job and stop it afterwards",
+    )
+    paint.add_argument("--data-dir", type=Path, default=Path("runs"), help="jobs and logs with --embedded")
+    paint.set_defaults(func=paint_command)
+
+    status = commands.add_parser("status", parents=[common], help="show a job and its items")
+    status.add_argument("job_id")
+    status.add_argument("--json", action="store_true", help="print the job as protobuf JSON")
+    status.set_defaults(func=status_command)
+
+    listing = commands.add_parser("list", parents=[common], help="list jobs")
+    listing.add_argument(
+        "--state",
+        dest="states",
+        action="append",
+        default=[],
+        choices=names.choices(names.JobState),
+        help="only jobs in this state (repeat)",
+    )
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(func=list_command)
+
+    cancel = commands.add_parser("cancel", parents=[common], help="cancel a queued or running job")
+    cancel.add_argument("job_id")
+    cancel.set_defaults(func=cancel_command)
+
+    report = commands.add_parser("report", help="build the gallery page of a job directory")
+    report.add_argument("job_dir", type=Path)
+    report.set_defaults(func=report_command)
+
+
+def paint_command(args: argparse.Namespace) -> int:
+    spec = job_spec(
+        args.items,
+        mode=args.mode,
+        pool=args.pool,
+        engine=args.engine,
+        theme=args.theme,
+        temperature=args.temperature,
+        painter=args.painter,
+        width=args.width,
+        height=args.height,
+        steps=args.steps,
+        evaluators=args.evaluators,
+        seed=args.seed,
+        name=args.name,
+        skip_render=args.skip_render,
+        skip_evaluation=args.skip_evaluation,
+    )
+    if not args.embedded:
+        return _paint(spec, args.address, args)
+    if args.detach:
+        raise ValueError("--detach cannot be used with --embedded, which stops the stack when the job ends")
+    with embedded_stack(args.data_dir) as address:
+        return _paint(spec, address, args)
+
+
+def _paint(spec: pipeline_pb2.JobSpec, address: str, args: argparse.Namespace) -> int:
+    with Client(address, timeout=args.timeout) as client:
+        job = client.create_job(spec, request_id=args.request_id)
+        print(f"job {job.id} created: {job.spec.items} items, seed {job.seed}", flush=True)
+        if args.detach:
+            print(f"watch it with: storytelling status {job.id}")
+            return 0
+        progress = JobProgress.for_job(job)
+        display = BarDisplay(sys.stdout) if sys.stdout.isatty() else LineDisplay(sys.stdout)
+        try:
+            for event in client.watch(job.id):
+                progress.update(event)
+                display.show(progress, event)
+        except KeyboardInterrupt:
+            if args.embedded:
+                print(
+                    f"\nstopping the local stack; job {job.id} resumes when the stack next starts "
+                    f"with --data-dir {args.data_dir}"
+                )
+            else:
+                print(
+                    f"\nstopped watching; the job goes on. `storytelling status {job.id}` shows it, "
+                    f"`storytelling cancel {job.id}` stops it."
+                )
+            return 130
+        finally:
+            display.close()
+        job = client.get_job(job.id)
+    _print_outcome(job)
+    return 0 if job.state == pipeline_pb2.JOB_STATE_SUCCEEDED and not job.items_failed else 1
+
+
+def _print_outcome(job: pipeline_pb2.Job) -> None:
+    state = names.label(names.JobState, job.state)
+    print(
+        f"job {job.id} {state}: {job.items_succeeded} of {job.spec.items} items succeeded"
+        + (f", {job.items_failed} failed" if job.items_failed else "")
+        + (f" ({job.error})" if job.error else "")
+    )
+    for item in job.items:
+        if item.state == pipeline_pb2.ITEM_STATE_FAILED:
+            print(f"  item {item.index} failed: {item.error}")
+    gallery = gallery_of(job)
+    if gallery is not None:
+        print(f"gallery: {gallery}")
+    elif job.directory:
+        print(f"artifacts: {job.directory} (on the orchestrator's machine)")
+
+
+def gallery_of(job: pipeline_pb2.Job) -> Path | None:
+    """The job's gallery page if this machine can see it, building it when only the artifacts exist."""
+    directory = Path(job.directory) if job.directory else None
+    if job.gallery_path:
+        path = Path(job.gallery_path)
+        path = path if path.is_absolute() or directory is None else directory / path
+        if path.is_file():
+            return path.resolve()
+    if directory is not None and directory.is_dir():
+        return write_gallery(directory).resolve()
+    return None
+
+
+def status_command(args: argparse.Namespace) -> int:
+    with Client(args.address, timeout=args.timeout) as client:
+        job = client.get_job(args.job_id)
+    if args.json:
+        print(json_format.MessageToJson(job, indent=2))
+        return 0
+    title = f" ({job.spec.name})" if job.spec.name else ""
+    print(
+        f"job {job.id}{title}: {names.label(names.JobState, job.state)}, "
+        f"{job.items_succeeded}/{job.spec.items} items succeeded, {job.items_failed} failed"
+    )
+    progress = JobProgress.for_job(job)
+    for status in progress.stages.values():
+        print("  " + stage_line(status, fill="#", empty="-"))
+    for item in job.items:
+        line = (
+            f"  item {item.index:>3}  {names.label(names.ItemState, item.state):<9} "
+            f"{names.label(names.Stage, item.stage):<9} {item.story.id}"
+        )
+        if (
+            item.evaluation.HasField("alignment")
+            and item.evaluation.alignment.status.state == common_pb2.EvaluatorStatus.STATE_OK
+        ):
+            line += f"  alignment {item.evaluation.alignment.score:.2f}"
+        print(line + (f"  error: {item.error}" if item.error else ""))
+    if job.HasField("summary") and job.summary.HasField("diversity"):
+        d = job.summary.diversity
+        print(
+            f"  diversity {d.diversity:.3f}, Vendi {d.vendi_score:.2f}, mean alignment "
+            f"{job.summary.mean_alignment:.3f}, mean complexity {job.summary.mean_complexity:.3f}"
+        )
+    if job.error:
+        print(f"  error: {job.error}")
+    if job.directory:
+        print(f"  directory: {job.directory}")
+    return 0
+
+
+def list_command(args: argparse.Namespace) -> int:
+    with Client(args.address, timeout=args.timeout) as client:
+        jobs = list(itertools.islice(client.list_jobs(states=args.states, page_size=args.limit), args.limit))
+    if not jobs:
+        print("no jobs")
+        return 0
+    print(f"{'JOB':<36} {'STATE':<10} {'ITEMS':>9} {'FAILED':>6}  {'CREATED':<20} NAME")
+    for job in jobs:
+        created = (
+            job.created_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S") if job.HasField("created_at") else ""
+        )
+        print(
+            f"{job.id:<36} {names.label(names.JobState, job.state):<10} "
+            f"{job.items_succeeded:>4}/{job.spec.items:<4} {job.items_failed:>6}  {created:<20} "
+            f"{job.spec.name}"
+        )
+    return 0
+
+
+def cancel_command(args: argparse.Namespace) -> int:
+    with Client(args.address, timeout=args.timeout) as client:
+        job = client.cancel_job(args.job_id)
+    print(f"job {job.id}: {names.label(names.JobState, job.state)}")
+    return 0
+
+
+def report_command(args: argparse.Namespace) -> int:
+    print(f"gallery: {write_gallery(args.job_dir).resolve()}")
+    return 0

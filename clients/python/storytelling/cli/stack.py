@@ -1,0 +1,173 @@
+"""`storytelling stack up|down`: delegates to `storytelling.stack.local`, the local stack launcher.
+
+The launcher ships with the services distribution, not with this SDK, so it is looked up only when
+these commands run. `up` runs `python -m storytelling.stack.local up` in the foreground, or detached in
+its own process group with a pid file that `down` uses to stop it (SIGTERM, then SIGKILL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from storytelling.client import Client, UnavailableError
+
+MODULE = "storytelling.stack.local"
+
+
+def _state_dir() -> Path:
+    return Path(os.environ.get("STORYTELLING_CACHE_DIR", Path.home() / ".cache" / "storytelling"))
+
+
+def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    stack = commands.add_parser("stack", help="start or stop the local stack of services")
+    actions = stack.add_subparsers(dest="action", required=True, metavar="{up,down}")
+    up = actions.add_parser("up", parents=[common], help="start every service on this machine")
+    up.add_argument("--detach", action="store_true", help="run in the background and return once it serves")
+    up.add_argument(
+        "--wait", type=float, default=600.0, help="seconds to wait for the orchestrator (--detach)"
+    )
+    up.add_argument("--pid-file", type=Path, default=_state_dir() / "stack.pid")
+    up.add_argument("--log-file", type=Path, default=_state_dir() / "stack.log")
+    up.add_argument(
+        "stack_args", nargs=argparse.REMAINDER, help=f"arguments passed on to {MODULE} (after --)"
+    )
+    up.set_defaults(func=up_command)
+    down = actions.add_parser("down", help="stop a stack started with --detach")
+    down.add_argument("--pid-file", type=Path, default=_state_dir() / "stack.pid")
+    down.add_argument(
+        "--grace", type=float, default=30.0, help="seconds to wait after SIGTERM before SIGKILL"
+    )
+    down.set_defaults(func=down_command)
+
+
+class StackError(Exception):
+    """The local stack could not be started or stopped; the message says why."""
+
+
+def _require_launcher() -> None:
+    try:
+        found = importlib.util.find_spec(MODULE) is not None
+    except ModuleNotFoundError:
+        found = False
+    if not found:
+        raise StackError(
+            f"the local stack needs the StorytellingPainter services ({MODULE} is not importable); "
+            "install them (`make venv` in the repository) or start the services yourself"
+        )
+
+
+@contextlib.contextmanager
+def embedded_stack(data_dir: Path) -> Iterator[str]:
+    """Runs the local stack (embedded default, free ports) in this process's lifetime; yields the
+    orchestrator's address. Used by `paint --embedded`, which `make run` calls."""
+    _require_launcher()
+    local = importlib.import_module(MODULE)
+    print(f"starting the local stack (embedded default; logs in {data_dir / 'logs'})...", file=sys.stderr)
+    # SIGTERM unwinds like Ctrl-C, so the stack is stopped on the way out instead of left running.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with local.LocalStack(local.StackOptions(data_dir=data_dir, ephemeral_ports=True)) as running:
+            yield running.up()["orchestrator"]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _command(args: argparse.Namespace) -> list[str]:
+    _require_launcher()
+    extra = args.stack_args[1:] if args.stack_args[:1] == ["--"] else args.stack_args
+    return [sys.executable, "-m", MODULE, "up", *extra]
+
+
+def up_command(args: argparse.Namespace) -> int:
+    command = _command(args)
+    if not args.detach:
+        os.execv(sys.executable, command)  # the launcher owns the terminal and its signals
+    if (pid := _read_pid(args.pid_file)) is not None and _alive(pid):
+        raise StackError(
+            f"a stack is already running (pid {pid}, {args.pid_file}); `storytelling stack down` first"
+        )
+    args.log_file.parent.mkdir(parents=True, exist_ok=True)
+    with args.log_file.open("ab") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    args.pid_file.parent.mkdir(parents=True, exist_ok=True)
+    args.pid_file.write_text(f"{process.pid}\n")
+    _wait_serving(process, args)
+    print(f"stack is up (pid {process.pid}); orchestrator at {args.address}; logs in {args.log_file}")
+    return 0
+
+
+def _wait_serving(process: subprocess.Popen, args: argparse.Namespace) -> None:
+    deadline = time.monotonic() + args.wait
+    with Client(args.address, timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                args.pid_file.unlink(missing_ok=True)
+                tail = args.log_file.read_text(errors="replace")[-2000:]
+                raise StackError(
+                    f"the stack exited with status {process.returncode}; last log lines:\n{tail}"
+                )
+            try:
+                next(client.list_jobs(page_size=1), None)
+                return
+            except UnavailableError:
+                time.sleep(0.5)
+    raise StackError(
+        f"the orchestrator did not answer at {args.address} within {args.wait:.0f} s; "
+        f"it is still starting or failed: see {args.log_file}"
+    )
+
+
+def down_command(args: argparse.Namespace) -> int:
+    pid = _read_pid(args.pid_file)
+    if pid is None or not _alive(pid):
+        args.pid_file.unlink(missing_ok=True)
+        raise StackError(f"no detached stack is running ({args.pid_file} names no live process)")
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + args.grace
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+        print(f"stack (pid {pid}) did not stop within {args.grace:.0f} s; killed it")
+    else:
+        print(f"stack (pid {pid}) stopped")
+    args.pid_file.unlink(missing_ok=True)
+    return 0
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs; a zombie (exited, not yet reaped by a non-reaping init) counts as stopped."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] != "Z"

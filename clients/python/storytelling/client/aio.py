@@ -1,0 +1,212 @@
+"""asyncio clients, the same API as `sync` with awaitables and async iterators."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any, ClassVar, Self
+
+import grpc
+from storytelling.client import requests
+from storytelling.client.channel import DEFAULT_TARGET, ChannelOptions, open_aio_channel
+from storytelling.client.errors import UnavailableError, from_rpc_error
+from storytelling.client.progress import JobProgress
+from storytelling.v1 import (
+    evaluation_pb2,
+    evaluation_pb2_grpc,
+    pipeline_pb2,
+    pipeline_pb2_grpc,
+    render_pb2,
+    render_pb2_grpc,
+    story_pb2,
+    story_pb2_grpc,
+)
+
+
+class _AsyncService:
+    _stub_type: ClassVar[type]
+    default_target: ClassVar[str]
+
+    def __init__(
+        self,
+        target: str | None = None,
+        *,
+        timeout: float | None = 30.0,
+        options: ChannelOptions | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """`timeout` is the deadline of each unary call in seconds (None: no deadline)."""
+        self.target = target or self.default_target
+        self.timeout = timeout
+        self._metadata = tuple(metadata)
+        self._channel = open_aio_channel(self.target, options or ChannelOptions())
+        self._stub = self._stub_type(self._channel)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _call(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        try:
+            return await getattr(self._stub, method)(
+                request, timeout=timeout or self.timeout, metadata=self._metadata
+            )
+        except grpc.RpcError as error:
+            raise from_rpc_error(error, method=method, target=self.target) from None
+
+    async def _stream(self, method: str, request: Any, timeout: float | None = None) -> AsyncIterator[Any]:
+        call = getattr(self._stub, method)(request, timeout=timeout, metadata=self._metadata)
+        try:
+            async for response in call:
+                yield response
+        except grpc.RpcError as error:
+            raise from_rpc_error(error, method=method, target=self.target) from None
+        finally:
+            call.cancel()
+
+
+class AsyncClient(_AsyncService):
+    """PipelineService: create, watch, get, list and cancel jobs, or run one item synchronously."""
+
+    _stub_type = pipeline_pb2_grpc.PipelineServiceStub
+    default_target = DEFAULT_TARGET
+
+    async def create_job(
+        self, spec: pipeline_pb2.JobSpec, *, request_id: str = "", timeout: float | None = None
+    ) -> pipeline_pb2.Job:
+        """Starts a job; a repeated call with the same `request_id` returns the existing job."""
+        request = pipeline_pb2.CreateJobRequest(spec=spec, request_id=request_id)
+        return await self._call("CreateJob", request, timeout)
+
+    async def get_job(self, job_id: str, *, timeout: float | None = None) -> pipeline_pb2.Job:
+        return await self._call("GetJob", pipeline_pb2.GetJobRequest(job_id=job_id), timeout)
+
+    async def list_jobs(
+        self,
+        *,
+        states: Iterable[str | pipeline_pb2.JobState] = (),
+        page_size: int = 0,
+        timeout: float | None = None,
+    ) -> AsyncIterator[pipeline_pb2.Job]:
+        """Every job, fetching pages as needed."""
+        request = requests.list_jobs(states, page_size)
+        while True:
+            response: pipeline_pb2.ListJobsResponse = await self._call("ListJobs", request, timeout)
+            for job in response.jobs:
+                yield job
+            if not response.next_page_token:
+                return
+            request.page_token = response.next_page_token
+
+    async def cancel_job(self, job_id: str, *, timeout: float | None = None) -> pipeline_pb2.Job:
+        """Raises FailedPreconditionError for a job that already ended."""
+        return await self._call("CancelJob", pipeline_pb2.CancelJobRequest(job_id=job_id), timeout)
+
+    async def run_item(
+        self, spec: pipeline_pb2.JobSpec, *, timeout: float | None = 600.0
+    ) -> pipeline_pb2.Item:
+        """Runs one item through every stage and returns it; slow, hence its own long deadline."""
+        return await self._call("RunItem", pipeline_pb2.RunItemRequest(spec=spec), timeout)
+
+    async def watch(
+        self, job_id: str, *, after_sequence: int = 0, reconnects: int = 5
+    ) -> AsyncIterator[pipeline_pb2.JobEvent]:
+        """Yields the job's events until it ends; resumes after the last event seen when the
+        orchestrator becomes unreachable, up to `reconnects` times in a row with backoff."""
+        failures = 0
+        while True:
+            request = pipeline_pb2.WatchJobRequest(job_id=job_id, after_sequence=after_sequence)
+            try:
+                async for event in self._stream("WatchJob", request):
+                    after_sequence, failures = event.sequence, 0
+                    yield event
+                return
+            except UnavailableError:
+                if failures >= reconnects:
+                    raise
+                await asyncio.sleep(requests.backoff(failures))
+                failures += 1
+
+    async def watch_progress(self, job_id: str) -> AsyncIterator[JobProgress]:
+        """Yields the job's progress, per stage, after every event: one object, updated in place."""
+        progress = JobProgress.for_job(await self.get_job(job_id))
+        async for event in self.watch(job_id):
+            progress.update(event)
+            yield progress
+
+    async def wait(self, job_id: str) -> pipeline_pb2.Job:
+        """Waits until the job ends and returns it with its items."""
+        async for _ in self.watch(job_id):
+            pass
+        return await self.get_job(job_id)
+
+
+class AsyncStoryClient(_AsyncService):
+    _stub_type = story_pb2_grpc.StoryServiceStub
+    default_target = "localhost:50051"
+
+    async def write_story(
+        self, options: story_pb2.StoryRequestOptions, *, seed: int | None = None, timeout: float | None = None
+    ) -> story_pb2.WriteStoryResponse:
+        return await self._call(
+            "WriteStory", story_pb2.WriteStoryRequest(options=options, seed=seed), timeout
+        )
+
+    def write_stories(
+        self, options: story_pb2.StoryRequestOptions, count: int, *, seed: int | None = None
+    ) -> AsyncIterator[story_pb2.WriteStoriesResponse]:
+        request = story_pb2.WriteStoriesRequest(options=options, count=count, seed=seed)
+        return self._stream("WriteStories", request)
+
+    async def list_engines(self) -> story_pb2.ListEnginesResponse:
+        return await self._call("ListEngines", story_pb2.ListEnginesRequest())
+
+    async def list_pools(self) -> story_pb2.ListPoolsResponse:
+        return await self._call("ListPools", story_pb2.ListPoolsRequest())
+
+
+class AsyncRenderClient(_AsyncService):
+    _stub_type = render_pb2_grpc.RenderServiceStub
+    default_target = "localhost:50052"
+
+    async def render(
+        self, request: render_pb2.RenderRequest, *, timeout: float | None = 600.0
+    ) -> render_pb2.RenderResponse:
+        return await self._call("Render", request, timeout)
+
+    def render_stream(self, request: render_pb2.RenderRequest) -> AsyncIterator[render_pb2.RenderEvent]:
+        return self._stream("RenderStream", request)
+
+    async def list_painters(self) -> render_pb2.ListPaintersResponse:
+        return await self._call("ListPainters", render_pb2.ListPaintersRequest())
+
+
+class AsyncEvaluationClient(_AsyncService):
+    _stub_type = evaluation_pb2_grpc.EvaluationServiceStub
+    default_target = "localhost:50053"
+
+    async def evaluate_item(
+        self, request: evaluation_pb2.EvaluateItemRequest, *, timeout: float | None = 600.0
+    ) -> evaluation_pb2.ItemEvaluation:
+        return (await self._call("EvaluateItem", request, timeout)).evaluation
+
+    def evaluate_set(
+        self, request: evaluation_pb2.EvaluateSetRequest
+    ) -> AsyncIterator[evaluation_pb2.EvaluateSetEvent]:
+        """One event per item as it completes, then the set summary."""
+        return self._stream("EvaluateSet", request)
+
+    async def diversity(
+        self, stories: Sequence[str], options: evaluation_pb2.DiversityOptions | None = None
+    ) -> evaluation_pb2.DiversityResult:
+        return await self._call(
+            "Diversity", evaluation_pb2.DiversityRequest(stories=stories, options=options)
+        )
+
+    async def list_evaluators(self) -> evaluation_pb2.ListEvaluatorsResponse:
+        return await self._call("ListEvaluators", evaluation_pb2.ListEvaluatorsRequest())

@@ -1,0 +1,18 @@
+"""Request building and retry timing shared by the sync and asyncio clients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from storytelling.client import names
+from storytelling.v1 import pipeline_pb2
+
+
+def list_jobs(states: Iterable[str | pipeline_pb2.JobState], page_size: int) -> pipeline_pb2.ListJobsRequest:
+    parsed = [names.parse(names.JobState, s) if isinstance(s, str) else s for s in states]
+    return pipeline_pb2.ListJobsRequest(states=parsed, page_size=page_size)
+
+
+def backoff(failures: int) -> float:
+    """Seconds before reconnect number `failures` (0-based): 0.25, 0.5, 1, 2, 4, then 5."""
+    return min(0.25 * 2**failures, 5.0)

@@ -1,0 +1,208 @@
+"""Blocking clients: `Client` for PipelineService and thin helpers for the story, render and evaluation
+services. Every failed call raises a `StorytellingError` subclass (see `errors`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, ClassVar, Self
+
+import grpc
+from storytelling.client import requests
+from storytelling.client.channel import DEFAULT_TARGET, ChannelOptions, open_channel
+from storytelling.client.errors import UnavailableError, from_rpc_error
+from storytelling.client.progress import JobProgress
+from storytelling.v1 import (
+    evaluation_pb2,
+    evaluation_pb2_grpc,
+    pipeline_pb2,
+    pipeline_pb2_grpc,
+    render_pb2,
+    render_pb2_grpc,
+    story_pb2,
+    story_pb2_grpc,
+)
+
+
+class _Service:
+    _stub_type: ClassVar[type]
+    default_target: ClassVar[str]
+
+    def __init__(
+        self,
+        target: str | None = None,
+        *,
+        timeout: float | None = 30.0,
+        options: ChannelOptions | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """`timeout` is the deadline of each unary call in seconds (None: no deadline)."""
+        self.target = target or self.default_target
+        self.timeout = timeout
+        self._metadata = tuple(metadata)
+        self._channel = open_channel(self.target, options or ChannelOptions())
+        self._stub = self._stub_type(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _call(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        try:
+            return getattr(self._stub, method)(
+                request, timeout=timeout or self.timeout, metadata=self._metadata
+            )
+        except grpc.RpcError as error:
+            raise from_rpc_error(error, method=method, target=self.target) from None
+
+    def _stream(self, method: str, request: Any, timeout: float | None = None) -> Iterator[Any]:
+        call = getattr(self._stub, method)(request, timeout=timeout, metadata=self._metadata)
+        try:
+            yield from call
+        except grpc.RpcError as error:
+            raise from_rpc_error(error, method=method, target=self.target) from None
+        finally:
+            call.cancel()
+
+
+class Client(_Service):
+    """PipelineService: create, watch, get, list and cancel jobs, or run one item synchronously."""
+
+    _stub_type = pipeline_pb2_grpc.PipelineServiceStub
+    default_target = DEFAULT_TARGET
+
+    def create_job(
+        self, spec: pipeline_pb2.JobSpec, *, request_id: str = "", timeout: float | None = None
+    ) -> pipeline_pb2.Job:
+        """Starts a job; a repeated call with the same `request_id` returns the existing job."""
+        request = pipeline_pb2.CreateJobRequest(spec=spec, request_id=request_id)
+        return self._call("CreateJob", request, timeout)
+
+    def get_job(self, job_id: str, *, timeout: float | None = None) -> pipeline_pb2.Job:
+        return self._call("GetJob", pipeline_pb2.GetJobRequest(job_id=job_id), timeout)
+
+    def list_jobs(
+        self,
+        *,
+        states: Iterable[str | pipeline_pb2.JobState] = (),
+        page_size: int = 0,
+        timeout: float | None = None,
+    ) -> Iterator[pipeline_pb2.Job]:
+        """Every job (newest first, as the server orders them), fetching pages as needed."""
+        request = requests.list_jobs(states, page_size)
+        while True:
+            response: pipeline_pb2.ListJobsResponse = self._call("ListJobs", request, timeout)
+            yield from response.jobs
+            if not response.next_page_token:
+                return
+            request.page_token = response.next_page_token
+
+    def cancel_job(self, job_id: str, *, timeout: float | None = None) -> pipeline_pb2.Job:
+        """Raises FailedPreconditionError for a job that already ended."""
+        return self._call("CancelJob", pipeline_pb2.CancelJobRequest(job_id=job_id), timeout)
+
+    def run_item(self, spec: pipeline_pb2.JobSpec, *, timeout: float | None = 600.0) -> pipeline_pb2.Item:
+        """Runs one item through every stage and returns it; slow, hence its own long deadline."""
+        return self._call("RunItem", pipeline_pb2.RunItemRequest(spec=spec), timeout)
+
+    def watch(
+        self, job_id: str, *, after_sequence: int = 0, reconnects: int = 5
+    ) -> Iterator[pipeline_pb2.JobEvent]:
+        """Yields the job's events until it ends: first a snapshot of every item, then changes.
+
+        When the orchestrator becomes unreachable (a restart), the stream resumes after the last event
+        seen, up to `reconnects` times in a row with backoff, so no event is lost or repeated.
+        """
+        failures = 0
+        while True:
+            request = pipeline_pb2.WatchJobRequest(job_id=job_id, after_sequence=after_sequence)
+            try:
+                for event in self._stream("WatchJob", request):
+                    after_sequence, failures = event.sequence, 0
+                    yield event
+                return
+            except UnavailableError:
+                if failures >= reconnects:
+                    raise
+                time.sleep(requests.backoff(failures))
+                failures += 1
+
+    def watch_progress(self, job_id: str) -> Iterator[JobProgress]:
+        """Yields the job's progress, per stage, after every event: one object, updated in place."""
+        progress = JobProgress.for_job(self.get_job(job_id))
+        for event in self.watch(job_id):
+            progress.update(event)
+            yield progress
+
+    def wait(self, job_id: str) -> pipeline_pb2.Job:
+        """Blocks until the job ends and returns it with its items."""
+        for _ in self.watch(job_id):
+            pass
+        return self.get_job(job_id)
+
+
+class StoryClient(_Service):
+    _stub_type = story_pb2_grpc.StoryServiceStub
+    default_target = "localhost:50051"
+
+    def write_story(
+        self, options: story_pb2.StoryRequestOptions, *, seed: int | None = None, timeout: float | None = None
+    ) -> story_pb2.WriteStoryResponse:
+        return self._call("WriteStory", story_pb2.WriteStoryRequest(options=options, seed=seed), timeout)
+
+    def write_stories(
+        self, options: story_pb2.StoryRequestOptions, count: int, *, seed: int | None = None
+    ) -> Iterator[story_pb2.WriteStoriesResponse]:
+        request = story_pb2.WriteStoriesRequest(options=options, count=count, seed=seed)
+        return self._stream("WriteStories", request)
+
+    def list_engines(self) -> story_pb2.ListEnginesResponse:
+        return self._call("ListEngines", story_pb2.ListEnginesRequest())
+
+    def list_pools(self) -> story_pb2.ListPoolsResponse:
+        return self._call("ListPools", story_pb2.ListPoolsRequest())
+
+
+class RenderClient(_Service):
+    _stub_type = render_pb2_grpc.RenderServiceStub
+    default_target = "localhost:50052"
+
+    def render(
+        self, request: render_pb2.RenderRequest, *, timeout: float | None = 600.0
+    ) -> render_pb2.RenderResponse:
+        return self._call("Render", request, timeout)
+
+    def render_stream(self, request: render_pb2.RenderRequest) -> Iterator[render_pb2.RenderEvent]:
+        return self._stream("RenderStream", request)
+
+    def list_painters(self) -> render_pb2.ListPaintersResponse:
+        return self._call("ListPainters", render_pb2.ListPaintersRequest())
+
+
+class EvaluationClient(_Service):
+    _stub_type = evaluation_pb2_grpc.EvaluationServiceStub
+    default_target = "localhost:50053"
+
+    def evaluate_item(
+        self, request: evaluation_pb2.EvaluateItemRequest, *, timeout: float | None = 600.0
+    ) -> evaluation_pb2.ItemEvaluation:
+        return self._call("EvaluateItem", request, timeout).evaluation
+
+    def evaluate_set(
+        self, request: evaluation_pb2.EvaluateSetRequest
+    ) -> Iterator[evaluation_pb2.EvaluateSetEvent]:
+        """One event per item as it completes, then the set summary."""
+        return self._stream("EvaluateSet", request)
+
+    def diversity(
+        self, stories: Sequence[str], options: evaluation_pb2.DiversityOptions | None = None
+    ) -> evaluation_pb2.DiversityResult:
+        return self._call("Diversity", evaluation_pb2.DiversityRequest(stories=stories, options=options))
+
+    def list_evaluators(self) -> evaluation_pb2.ListEvaluatorsResponse:
+        return self._call("ListEvaluators", evaluation_pb2.ListEvaluatorsRequest())

@@ -1,0 +1,234 @@
+"""Renders a job directory into a static `gallery/index.html`: one file, inline CSS and SVG, relative
+image paths, so it opens from disk without a server. Every piece of text is HTML-escaped."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from html import escape
+from importlib import resources
+from pathlib import Path
+from urllib.parse import quote
+
+from storytelling.client import names
+from storytelling.report.chart import dimension_chart, merge_dimension_scores
+from storytelling.report.layout import GALLERY_FILE, ItemRecord, JobRecord, load_job, write_atomic
+from storytelling.v1 import common_pb2, evaluation_pb2
+
+FALLBACK_BADGE = "fallback sketch / random weights — not a diffusion result"
+_STATUS = common_pb2.EvaluatorStatus
+
+
+def write_gallery(job_dir: Path | str) -> Path:
+    """Builds the gallery of a job directory and returns the path of its index.html."""
+    record = load_job(Path(job_dir))
+    path = record.directory / GALLERY_FILE
+    write_atomic(path, render_gallery(record, path.parent).encode("utf-8"))
+    return path
+
+
+def render_gallery(record: JobRecord, page_dir: Path) -> str:
+    job = record.job
+    title = job.spec.name or f"Job {job.id}"
+    css = resources.files("storytelling.report").joinpath("gallery.css").read_text(encoding="utf-8")
+    body = [
+        f'<header><h1>{_e(title)}</h1><p class="meta">{_e(_job_line(record))}</p></header>',
+        _set_section(record),
+        "<h2>Items</h2>",
+        _legend(),
+        *(_item(item, page_dir) for item in record.items),
+    ]
+    if not record.items:
+        body.append('<p class="notrun">No item has produced artifacts yet.</p>')
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)} — StorytellingPainter</title><style>{css}</style></head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
+
+
+def _e(text: object) -> str:
+    return escape(str(text), quote=True)
+
+
+def _job_line(record: JobRecord) -> str:
+    job = record.job
+    parts = [f"job {job.id}"]
+    if job.state:
+        parts.append(names.label(names.JobState, job.state))
+    if job.spec.items:
+        parts.append(f"{job.items_succeeded} of {job.spec.items} items succeeded")
+        if job.items_failed:
+            parts.append(f"{job.items_failed} failed")
+    if job.spec.story.mode:
+        parts.append(f"mode {names.label(names.StoryMode, job.spec.story.mode)}")
+    if job.seed or job.spec.HasField("seed"):
+        parts.append(f"seed {job.seed}")
+    if job.HasField("created_at"):
+        parts.append(f"created {job.created_at.ToJsonString()}")
+    return " · ".join(parts)
+
+
+def _status_text(status: common_pb2.EvaluatorStatus | None) -> str | None:
+    """None when the evaluator ran; otherwise the HTML to show instead of a number. `status` is None
+    where no result was recorded at all."""
+    if status is None or status.state == _STATUS.STATE_UNSPECIFIED:
+        return '<span class="notrun">not run: no result recorded</span>'
+    if status.state == _STATUS.STATE_NOT_RUN:
+        return f'<span class="notrun">not run: {_e(status.reason or "no reason given")}</span>'
+    if status.state == _STATUS.STATE_FAILED:
+        return f'<span class="failed">failed: {_e(status.reason or "no reason given")}</span>'
+    return None
+
+
+def _row(name: str, status: common_pb2.EvaluatorStatus | None, value: Callable[[], str]) -> str:
+    """A table row with the value, computed only when the evaluator ran, or why there is none."""
+    shown = _status_text(status)
+    return f"<tr><th>{_e(name)}</th><td>{shown if shown is not None else _e(value())}</td></tr>"
+
+
+def _set_section(record: JobRecord) -> str:
+    summary = record.summary
+    if summary is None:
+        table = '<p class="notrun">No set summary: set evaluation has not run for this job.</p>'
+        by_dimension = merge_dimension_scores(
+            i.evaluation.alignment.by_dimension for i in record.items if i.evaluation is not None
+        )
+    else:
+        d = summary.diversity
+        ran = d.status if summary.HasField("diversity") else None
+        rows = [
+            _row("KNN diversity", ran, lambda: f"{d.diversity:.3f} (k={d.k})"),
+            _row(
+                "Novelty", ran, lambda: f"{d.novelty:.3f}" if d.HasField("novelty") else "no reference given"
+            ),
+            _row("Vendi score", ran, lambda: f"{d.vendi_score:.2f} of {len(d.per_story)}"),
+            _row("Embedder", ran, lambda: d.embedder or "default"),
+            _row("Mean alignment", summary.alignment_status, lambda: f"{summary.mean_alignment:.3f}"),
+            _row(
+                "Judge false-yes rate", summary.alignment_status, lambda: f"{summary.mean_false_yes_rate:.2f}"
+            ),
+            _row("Mean complexity", summary.complexity_status, lambda: f"{summary.mean_complexity:.3f}"),
+        ]
+        table = f'<table class="summary">{"".join(rows)}</table>'
+        by_dimension = list(summary.alignment_by_dimension)
+    chart = dimension_chart(by_dimension, "Story-image alignment per reasoning dimension")
+    return (
+        f'<h2>Set</h2><div class="set"><div>{table}</div>'
+        f"<figure><figcaption>Alignment per dimension (judge P(yes) on the stories' own key points)"
+        f"</figcaption>{chart}</figure></div>"
+    )
+
+
+def _legend() -> str:
+    return (
+        '<p class="legend">Key points: <span class="kp kp-yes">judge said yes</span>'
+        '<span class="kp kp-no">judge said no</span>'
+        '<span class="kp kp-control">control from another story (expected no)</span></p>'
+    )
+
+
+def _item(item: ItemRecord, page_dir: Path) -> str:
+    story = item.story
+    heading = f"Item {item.index}" + (f" · {story.id}" if story is not None and story.id else "")
+    text = (
+        f'<p class="story">{_e(story.text)}</p>'
+        if story is not None
+        else '<p class="notrun">No story: this item has not finished its story stage.</p>'
+    )
+    return (
+        f'<article class="item" id="item-{item.index:05d}">{_figure(item, page_dir)}'
+        f"<div><h3>{_e(heading)}</h3>{text}{_scores(item)}{_key_points(item)}</div></article>"
+    )
+
+
+def _figure(item: ItemRecord, page_dir: Path) -> str:
+    if item.image_path is None:
+        return '<figure><div class="noimage">no image</div></figure>'
+    src = quote(Path(os.path.relpath(item.image_path, page_dir)).as_posix())
+    meta = item.image or common_pb2.Image()
+    size = f' width="{meta.width}" height="{meta.height}"' if meta.width and meta.height else ""
+    painter = meta.painter
+    label = " · ".join(p for p in (painter.kind, painter.model) if p) or "unknown painter"
+    caption = [f"painter: {_e(label)}"]
+    if meta.seed:
+        caption.append(f"seed {meta.seed}")
+    if meta.steps:
+        caption.append(f"{meta.steps} steps")
+    badge = ""
+    if painter.is_fallback:
+        note = f" ({_e(painter.note)})" if painter.note else ""
+        badge = f'<br><span class="badge badge-fallback">{_e(FALLBACK_BADGE)}</span>{note}'
+    alt = f"Image for item {item.index}" + (
+        " (fallback, not a diffusion result)" if painter.is_fallback else ""
+    )
+    return (
+        f'<figure><img src="{_e(src)}" alt="{_e(alt)}"{size}>'
+        f"<figcaption>{' · '.join(caption)}{badge}</figcaption></figure>"
+    )
+
+
+def _scores(item: ItemRecord) -> str:
+    ev = item.evaluation
+    if ev is None:
+        return '<p class="notrun">Not evaluated.</p>'
+    alignment, complexity, text = ev.alignment, ev.complexity, ev.text_measures
+    rows = [
+        _row("Alignment", _ran(ev, "alignment"), lambda: _alignment(alignment)),
+        _row(
+            "Semantic complexity",
+            _ran(ev, "complexity"),
+            lambda: f"{complexity.score:.3f}" + (f" ({complexity.scorer})" if complexity.scorer else ""),
+        ),
+        _row("Text measures", _ran(ev, "text_measures"), lambda: _text_measures(text)),
+    ]
+    return f'<table class="scores">{"".join(rows)}</table>'
+
+
+def _ran(evaluation: evaluation_pb2.ItemEvaluation, result: str) -> common_pb2.EvaluatorStatus | None:
+    return getattr(evaluation, result).status if evaluation.HasField(result) else None
+
+
+def _alignment(result: evaluation_pb2.AlignmentResult) -> str:
+    value = f"{result.score:.3f}"
+    if result.HasField("false_yes_rate"):
+        value += f" (judge false-yes rate {result.false_yes_rate:.2f})"
+    return value
+
+
+def _text_measures(result: evaluation_pb2.TextMeasuresResult) -> str:
+    covered = f"{result.dimensions_covered} of {len(names.choices(names.Dimension))} dimensions"
+    return f"{covered}, {result.words} words, {result.causal_links} causal links"
+
+
+def _key_points(item: ItemRecord) -> str:
+    ev = item.evaluation
+    if ev is None or not ev.alignment.key_points:
+        return ""
+    points = sorted(ev.alignment.key_points, key=lambda kp: (kp.is_control, kp.dimension))
+    return '<ul class="keypoints">' + "".join(_key_point(kp) for kp in points) + "</ul>"
+
+
+def _key_point(kp: common_pb2.KeyPoint) -> str:
+    said_yes = _judge_said_yes(kp)
+    classes = ["kp", "kp-yes" if said_yes else "kp-no"] + (["kp-control"] if kp.is_control else [])
+    tag = "control" if kp.is_control else names.label(names.Dimension, kp.dimension).replace("_", " ")
+    source = f" (from story {kp.source_story_id})" if kp.is_control and kp.source_story_id else ""
+    how = "P(yes)" if kp.from_logprobs else "score"
+    verdict = f"judge: {'yes' if said_yes else 'no'}, {how} {kp.score:.2f}"
+    title = f"Q: {kp.question}\nA: {kp.answer}" if kp.question or kp.answer else ""
+    return (
+        f'<li class="{" ".join(classes)}" title="{_e(title)}"><span class="verdict">{_e(verdict)}</span>'
+        f'<span class="tag">{_e(tag)}</span>{_e(kp.text)}{_e(source)}</li>'
+    )
+
+
+def _judge_said_yes(kp: common_pb2.KeyPoint) -> bool:
+    answer = kp.answer.strip().lower()
+    if answer.startswith("yes"):
+        return True
+    if answer.startswith("no"):
+        return False
+    return kp.score >= 0.5

@@ -1,0 +1,1 @@
+"""Evaluation service: KNN diversity, story-image alignment, semantic complexity, text-side measures."""

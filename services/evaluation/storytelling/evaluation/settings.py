@@ -1,0 +1,46 @@
+"""Configuration of the evaluation service (env `STORYTELLING_EVALUATION_*` or `--flags`)."""
+
+from pydantic import Field, model_validator
+
+from storytelling.llm import EngineSpec
+from storytelling.runtime.config import ServiceSettings
+
+
+class EvaluationSettings(ServiceSettings):
+    model_config = ServiceSettings.env("EVALUATION")
+
+    port: int = Field(50053, ge=0, le=65535, description="gRPC port.")
+    metrics_port: int = Field(9103, ge=0, le=65535, description="Prometheus metrics port; 0 disables.")
+    embedder: str = Field(
+        "", description="sentence-transformers model directory; empty: bundled all-MiniLM-L6-v2"
+    )
+    embed_device: str = Field("cpu", description="torch device of the embedder")
+    knn_device: str = Field("cpu", description="torch device of the exact neighbour search (cpu, cuda)")
+    knn_tile_mb: int = Field(256, ge=1, le=65536, description="memory of one similarity tile")
+    default_k: int = Field(5, ge=1, description="neighbours per story when a request gives k = 0")
+    extractors: dict[str, EngineSpec] = Field(
+        default_factory=dict, description='key-point LLMs by name, JSON: {"vllm": {"kind": "openai", ...}}'
+    )
+    default_extractor: str = Field(
+        "", description="extractor used when a request names none; empty: the first"
+    )
+    judges: dict[str, EngineSpec] = Field(
+        default_factory=dict,
+        description="VLM judges by name, JSON (kind openai or embedded with a model directory)",
+    )
+    default_judge: str = Field("", description="judge (and complexity VLM) used when a request names none")
+    max_repairs: int = Field(1, ge=0, le=5, description="repair requests after an unparseable model output")
+    top_logprobs: int = Field(20, ge=1, le=20, description="alternatives asked of the judge per token")
+    text_measures: bool = Field(True, description="serve the spaCy text-side measures")
+    seed: int = Field(0, description="seed for drawing control key points")
+    max_items_in_flight: int = Field(4, ge=1, description="items of a set evaluated at once")
+
+    @model_validator(mode="after")
+    def _defaults_exist(self) -> "EvaluationSettings":
+        for default, engines, name in (
+            (self.default_extractor, self.extractors, "default_extractor"),
+            (self.default_judge, self.judges, "default_judge"),
+        ):
+            if default and default not in engines:
+                raise ValueError(f"{name} {default!r} is not configured (have {sorted(engines)})")
+        return self

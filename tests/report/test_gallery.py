@@ -1,0 +1,123 @@
+"""The gallery page built from a job directory: content, escaping, relative paths, not-run reasons."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from storytelling.report import FALLBACK_BADGE, load_job, write_gallery
+from storytelling.v1 import pipeline_pb2
+
+from tests.report.jobdir import HOSTILE_STORY, make_job_dir
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> tuple[Path, str]:
+    path = write_gallery(make_job_dir(tmp_path))
+    return path, path.read_text(encoding="utf-8")
+
+
+def _tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = _Tags()
+    parser.feed(html)
+    return parser.tags
+
+
+def test_layout_round_trips(tmp_path: Path) -> None:
+    record = load_job(make_job_dir(tmp_path))
+    assert record.job.state == pipeline_pb2.JOB_STATE_SUCCEEDED
+    assert [i.index for i in record.items] == [0, 1, 2]
+    assert record.items[0].image.width == 96 and not record.items[0].image.data
+    assert record.items[1].image_path.name == "image.jpg"
+    assert record.items[2].image is None and record.items[2].evaluation is None
+    assert record.summary.diversity.vendi_score == pytest.approx(2.4)
+
+
+def test_written_atomically_at_the_documented_place(page: tuple[Path, str], tmp_path: Path) -> None:
+    path, _ = page
+    assert path == tmp_path / "jobs" / "job-123" / "gallery" / "index.html"
+    assert [p.name for p in path.parent.iterdir()] == ["index.html"]
+
+
+def test_text_is_escaped(page: tuple[Path, str]) -> None:
+    _, html = page
+    assert "<script" not in html
+    assert "A boy &lt;script&gt;window.__pwned = 1&lt;/script&gt; &amp; his &quot;mother&quot;" in html
+    assert "Cookie &lt;theft&gt; &amp; co" in html
+    assert "There is a &lt;b&gt;Christmas&lt;/b&gt; tree." in html
+    tags = _tags(html)
+    assert [a["src"] for t, a in tags if t == "img"] == [
+        "../items/00000/image.png",
+        "../items/00001/image.jpg",
+    ]
+    assert not any(name.startswith("on") for _, attrs in tags for name in attrs)
+    assert HOSTILE_STORY not in html
+
+
+def test_painter_fallback_badge_only_on_fallback_images(page: tuple[Path, str]) -> None:
+    _, html = page
+    item0, item1, item2 = re.findall(r'<article class="item".*?</article>', html, re.DOTALL)
+    assert FALLBACK_BADGE in item0 and "painter: sketch · storyboard" in item0
+    assert "no diffusion weights available offline" in item0
+    assert FALLBACK_BADGE not in item1 and "painter: triton · sd-turbo" in item1
+    assert "no image" in item2 and "Not evaluated." in item2
+
+
+def test_key_points_are_coloured_by_the_judge(page: tuple[Path, str]) -> None:
+    _, html = page
+    points = [(a["class"], a["title"]) for t, a in _tags(html) if t == "li"]
+    assert points == [
+        ("kp kp-yes", "Q: Is there a boy on a stool?\nA: Yes"),
+        ("kp kp-no", "Q: Is the sink overflowing?\nA: No"),
+        ("kp kp-no kp-control", "Q: Is there a Christmas tree?\nA: no"),
+    ]
+    assert "judge: yes, P(yes) 0.91" in html and "(from story story-9)" in html
+
+
+def test_scores_and_not_run_reasons(page: tuple[Path, str]) -> None:
+    _, html = page
+    item0, item1, _ = re.findall(r'<article class="item".*?</article>', html, re.DOTALL)
+    assert "0.520 (judge false-yes rate 0.00)" in item0 and "0.400 (rules/1)" in item0
+    assert "4 of 7 dimensions, 42 words, 1 causal links" in item0
+    assert "not run: no vision-language judge configured" in item1
+    assert "failed: judge timed out after 30 s" in item1
+    assert "not run: no result recorded" in item1  # text measures absent
+    assert "0.610 (k=2)" in html and "2.40 of 3" in html and "no reference given" in html
+    assert "not run: no vision-language model available offline" in html
+
+
+def test_chart_has_a_row_per_dimension(page: tuple[Path, str]) -> None:
+    _, html = page
+    svg = re.search(r"<svg.*?</svg>", html, re.DOTALL).group(0)
+    bars = {
+        a["data-dimension"]: float(a["width"]) for t, a in _tags(svg) if t == "rect" and a["class"] == "bar"
+    }
+    assert bars == {
+        "character role": pytest.approx(0.91 * 260, abs=0.1),
+        "event": pytest.approx(0.12 * 260, abs=0.1),
+    }
+    assert svg.count("no key points") == 5
+
+
+def test_without_summary_the_chart_comes_from_the_items(tmp_path: Path) -> None:
+    job_dir = make_job_dir(tmp_path)
+    (job_dir / "summary.json").unlink()
+    html = write_gallery(job_dir).read_text()
+    assert "No set summary" in html
+    assert 'data-dimension="character role"' in html and "0.91 (n=1)" in html
+
+
+def test_not_a_job_directory(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="is not a job directory"):
+        write_gallery(tmp_path)
