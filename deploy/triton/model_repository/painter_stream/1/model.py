@@ -1,0 +1,1 @@
+../../painter/1/model.py

@@ -1,0 +1,1 @@
+"""Launchers for the engines the services talk to (vLLM, Triton), shared by tests, the local stack and benchmarks."""

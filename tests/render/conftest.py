@@ -1,0 +1,1 @@
+from tests.engines.triton import tiny_painter, triton_painter  # noqa: F401

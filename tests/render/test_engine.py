@@ -1,0 +1,59 @@
+"""DiffusionEngine (shared by the Triton model and the embedded painter) on the tiny random pipeline."""
+
+import numpy as np
+import pytest
+from storytelling.render.diffusion import DiffusionEngine, EngineConfig, Job
+
+from tests.render.stories import LONG, LONG_OTHER_ENDING, SHORT
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_painter) -> DiffusionEngine:
+    return DiffusionEngine(
+        EngineConfig(model=str(tiny_painter), steps=2, guidance_scale=5.0, width=64, height=64)
+    )
+
+
+def test_loads_through_from_pretrained_and_is_labelled_random(engine, tiny_painter):
+    assert type(engine.pipe).__name__ == "StableDiffusionPipeline"
+    assert engine.random_weights
+    [out] = engine.generate([Job(prompt=SHORT, seed=1)])
+    assert out.image.shape == (64, 64, 3) and out.image.dtype == np.uint8
+    assert out.metadata["random_weights"] is True
+    assert out.metadata["model"] == str(tiny_painter)
+
+
+def test_same_seed_same_image_other_seed_other_image(engine):
+    a, b, c = (engine.generate([Job(prompt=SHORT, seed=s)])[0].image for s in (7, 7, 8))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_long_prompt_ending_changes_the_image(engine):
+    a, b = engine.generate([Job(prompt=LONG, seed=3), Job(prompt=LONG_OTHER_ENDING, seed=3)])
+    assert a.metadata["strategy"] == "chunked"
+    assert a.metadata["encoded_tokens"] == a.metadata["prompt_tokens"] > 77
+    assert not np.array_equal(a.image, b.image)
+
+
+def test_compatible_jobs_share_one_call_and_keep_their_own_seed(engine):
+    steps: list[tuple[list[int], int, int]] = []
+    jobs = [
+        Job(prompt=SHORT, seed=1),
+        Job(prompt="a harbour at dawn", seed=2),
+        Job(prompt=SHORT, seed=1, steps=3),
+    ]
+    batched = engine.generate(jobs, lambda idx, step, total: steps.append((idx, step, total)))
+    assert [o.metadata["batch_size"] for o in batched] == [2, 2, 1]
+    assert steps == [([0, 1], 1, 2), ([0, 1], 2, 2), ([2], 1, 3), ([2], 2, 3), ([2], 3, 3)]
+    alone = engine.generate([jobs[0]])[0].image
+    assert np.abs(alone.astype(int) - batched[0].image.astype(int)).max() <= 1  # batch mates do not matter
+
+
+def test_on_step_returning_true_stops_the_batch(engine):
+    seen: list[int] = []
+    [out] = engine.generate(
+        [Job(prompt=SHORT, seed=1, steps=5)], lambda idx, step, total: seen.append(step) or True
+    )
+    assert seen == [1]  # the remaining four steps were skipped
+    assert out.image.shape == (64, 64, 3)

@@ -1,0 +1,50 @@
+"""Chunked prompt embeddings with the tiny pipeline's real CLIP tokenizer and (random) text encoder."""
+
+import pytest
+import torch
+from storytelling.render.prompts import WINDOW, ChunkedClipEncoder
+from storytelling.render.tiny import build_pipeline
+
+from tests.render.stories import LONG, LONG_OTHER_ENDING, SHORT
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return build_pipeline()
+
+
+@pytest.fixture(scope="module")
+def encoder(pipe) -> ChunkedClipEncoder:
+    return ChunkedClipEncoder(pipe.tokenizer, pipe.text_encoder)
+
+
+def test_long_story_is_counted_whole_and_chunked(encoder):
+    count = encoder.count(LONG)
+    assert count.prompt_tokens > 2 * WINDOW
+    assert count.encoded_tokens == count.prompt_tokens
+    assert count.strategy == "chunked"
+    assert encoder.windows(LONG) == -(-count.prompt_tokens // WINDOW)
+
+
+def test_short_prompt_matches_the_pipelines_own_encoding(pipe, encoder):
+    ours, pooled = encoder.encode([SHORT], windows=1)
+    theirs, _ = pipe.encode_prompt(SHORT, torch.device("cpu"), 1, False)
+    assert ours.shape == theirs.shape == (1, 77, 32) and pooled is None  # no projection in SD 1.x
+    torch.testing.assert_close(ours, theirs)
+    assert encoder.count(SHORT).strategy == "none"
+
+
+def test_tokens_beyond_77_change_the_embedding(encoder):
+    windows = encoder.windows(LONG)
+    assert windows == encoder.windows(LONG_OTHER_ENDING) >= 3
+    (a, b), _ = encoder.encode([LONG, LONG_OTHER_ENDING], windows)
+    assert a.shape == (windows * 77, 32)
+    torch.testing.assert_close(a[:77], b[:77])  # the first window (what CLIP alone would see) is identical
+    assert not torch.allclose(a[77:], b[77:])  # the endings reach the encoder
+
+
+def test_negative_prompt_is_padded_to_the_prompts_length(encoder):
+    windows = encoder.windows(LONG)
+    negative, _ = encoder.encode([""], windows)
+    assert negative.shape == encoder.encode([LONG], windows)[0].shape
+    torch.testing.assert_close(negative[:, 77:154], negative[:, :77])  # padding windows are empty prompts
