@@ -1,0 +1,159 @@
+"""The stages over gRPC: clients of StoryService, RenderService and EvaluationService.
+
+Each call carries the deadline the runner set (`storytelling.runtime.deadlines`), so the service can
+bound its own downstream calls, and gRPC failures come back as `storytelling.runtime.errors`, which is
+what the retry policy classifies. Catalog calls (ListPainters...) used to check a job's choices get
+CATALOG_TIMEOUT_S.
+"""
+
+from collections.abc import Awaitable, Iterable
+from functools import cached_property
+from typing import TypeVar
+
+import grpc
+
+from storytelling.runtime import deadlines, errors
+from storytelling.v1 import (
+    common_pb2,
+    evaluation_pb2,
+    evaluation_pb2_grpc,
+    pipeline_pb2,
+    render_pb2,
+    render_pb2_grpc,
+    story_pb2,
+    story_pb2_grpc,
+)
+
+from .stages import ProgressCallback
+
+R = TypeVar("R")
+
+CATALOG_TIMEOUT_S = 10.0
+
+# The domain error for each status code (the inverse of the runtime's mapping).
+_ERRORS = {kind.code: kind for kind in errors.ServiceError.__subclasses__()}
+
+
+def service_error(service: str, error: grpc.aio.AioRpcError) -> errors.ServiceError:
+    kind = _ERRORS.get(error.code().name, errors.Internal)
+    return kind(f"{service} answered {error.code().name}: {error.details()}")
+
+
+async def _call(service: str, call: Awaitable[R]) -> R:
+    try:
+        return await call
+    except grpc.aio.AioRpcError as error:
+        raise service_error(service, error) from None
+
+
+class Connection:
+    """A channel to one service, opened on first use: aio channels belong to the event loop that creates
+    them, and services are built before the runtime starts its loop."""
+
+    def __init__(self, address: str, max_message_mb: int = 64):
+        self.address = address
+        self._size = max_message_mb * 1024 * 1024
+        self._channel: grpc.aio.Channel | None = None
+
+    @property
+    def channel(self) -> grpc.aio.Channel:
+        if self._channel is None:
+            self._channel = grpc.aio.insecure_channel(
+                self.address,
+                options=[
+                    ("grpc.max_receive_message_length", self._size),
+                    ("grpc.max_send_message_length", self._size),
+                    ("grpc.enable_retries", 0),  # the orchestrator retries itself, with its own policy
+                ],
+            )
+        return self._channel
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+
+
+def _check_choice(choice: str, known: Iterable[str], field: str, what: str) -> None:
+    known = sorted(known)
+    if choice and choice not in known:
+        raise errors.InvalidArgument(
+            f"unknown {what} {choice!r}; known: {', '.join(known) or 'none'}", field=field
+        )
+
+
+class StoryClient:
+    def __init__(self, connection: Connection):
+        self._connection = connection
+
+    @cached_property
+    def _stub(self) -> story_pb2_grpc.StoryServiceStub:
+        return story_pb2_grpc.StoryServiceStub(self._connection.channel)
+
+    async def validate(self, spec: pipeline_pb2.JobSpec) -> None:
+        response = await _call(
+            "story",
+            self._stub.ListEngines(
+                story_pb2.ListEnginesRequest(), timeout=deadlines.remaining(CATALOG_TIMEOUT_S)
+            ),
+        )
+        _check_choice(spec.story.engine, (e.name for e in response.engines), "spec.story.engine", "engine")
+
+    async def write(self, options: story_pb2.StoryRequestOptions, index: int, seed: int) -> common_pb2.Story:
+        request = story_pb2.WriteStoryRequest(options=options, seed=seed)
+        response = await _call("story", self._stub.WriteStory(request, timeout=deadlines.remaining()))
+        return response.story
+
+
+class RenderClient:
+    """Renders with RenderStream, so that denoising progress reaches the job's watchers."""
+
+    def __init__(self, connection: Connection):
+        self._connection = connection
+
+    @cached_property
+    def _stub(self) -> render_pb2_grpc.RenderServiceStub:
+        return render_pb2_grpc.RenderServiceStub(self._connection.channel)
+
+    async def validate(self, spec: pipeline_pb2.JobSpec) -> None:
+        response = await _call(
+            "render",
+            self._stub.ListPainters(
+                render_pb2.ListPaintersRequest(), timeout=deadlines.remaining(CATALOG_TIMEOUT_S)
+            ),
+        )
+        _check_choice(
+            spec.render.painter, (p.name for p in response.painters), "spec.render.painter", "painter"
+        )
+
+    async def render(
+        self, request: render_pb2.RenderRequest, progress: ProgressCallback | None = None
+    ) -> common_pb2.Image:
+        try:
+            async for event in self._stub.RenderStream(request, timeout=deadlines.remaining()):
+                if event.HasField("result"):
+                    return event.result.image
+                if progress is not None:
+                    progress(event.progress.step, event.progress.total_steps)
+        except grpc.aio.AioRpcError as error:
+            raise service_error("render", error) from None
+        raise errors.Unavailable("render closed the stream without an image")
+
+
+class EvaluationClient:
+    def __init__(self, connection: Connection):
+        self._connection = connection
+
+    @cached_property
+    def _stub(self) -> evaluation_pb2_grpc.EvaluationServiceStub:
+        return evaluation_pb2_grpc.EvaluationServiceStub(self._connection.channel)
+
+    async def validate(self, spec: pipeline_pb2.JobSpec) -> None:
+        """Evaluator names are an enum, checked locally; nothing the service must be asked about."""
+
+    async def evaluate(self, request: evaluation_pb2.EvaluateItemRequest) -> evaluation_pb2.ItemEvaluation:
+        response = await _call("evaluation", self._stub.EvaluateItem(request, timeout=deadlines.remaining()))
+        return response.evaluation
+
+    async def diversity(self, request: evaluation_pb2.DiversityRequest) -> evaluation_pb2.DiversityResult:
+        return await _call("evaluation", self._stub.Diversity(request, timeout=deadlines.remaining()))

@@ -1,0 +1,62 @@
+"""Retries with exponential backoff for transient stage failures."""
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from storytelling.runtime import deadlines
+from storytelling.runtime.errors import TRANSIENT_CODES, DeadlineExceeded, ServiceError
+
+R = TypeVar("R")
+
+
+def transient(error: Exception) -> bool:
+    """Unavailable, DeadlineExceeded, ResourceExhausted: failures that may pass by themselves (a restarting
+    service, a slow engine, a full queue). Anything else, InvalidArgument above all, would fail again."""
+    return isinstance(error, ServiceError) and error.code in TRANSIENT_CODES
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    initial_backoff_s: float = 1.0
+    max_backoff_s: float = 30.0
+    multiplier: float = 2.0
+    # Backoffs are spread by +-jitter (a fraction) so that items failing together do not retry together.
+    jitter: float = 0.2
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt `attempt` (1-based)."""
+        base = min(self.max_backoff_s, self.initial_backoff_s * self.multiplier ** (attempt - 1))
+        return base * random.uniform(1 - self.jitter, 1 + self.jitter)
+
+
+async def retry(call: Callable[[], Awaitable[R]], policy: RetryPolicy) -> R:
+    """Runs `call` until it succeeds, fails with a non-transient error, or has failed `max_attempts` times.
+
+    The last error is raised.
+    """
+    attempt = 1
+    while True:
+        try:
+            return await call()
+        except Exception as error:
+            if not transient(error) or attempt >= policy.max_attempts:
+                raise
+        await asyncio.sleep(policy.backoff(attempt))
+        attempt += 1
+
+
+async def within(deadline_s: float, call: Callable[[], Awaitable[R]]) -> R:
+    """Awaits `call` for at most `deadline_s` (less if the current RPC's deadline is nearer), published
+    through `storytelling.runtime.deadlines` so downstream calls carry it. Running past it is
+    DeadlineExceeded, so it is retried."""
+    with deadlines.scope(deadline_s):
+        seconds = deadlines.remaining()
+        try:
+            async with asyncio.timeout(seconds):
+                return await call()
+        except TimeoutError:
+            raise DeadlineExceeded(f"no answer within the deadline of {round(seconds, 2):g} s") from None

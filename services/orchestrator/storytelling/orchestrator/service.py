@@ -1,0 +1,73 @@
+"""The orchestrator service: JobManager over SQLite and the downstream services, on the shared runtime."""
+
+import logging
+from collections.abc import Sequence
+from typing import Self
+
+import grpc
+
+from storytelling.runtime.service import Service
+from storytelling.v1 import pipeline_pb2, pipeline_pb2_grpc
+
+from .clients import Connection, EvaluationClient, RenderClient, StoryClient
+from .jobs import JobManager
+from .runner import Gallery
+from .servicer import PipelineServicer
+from .settings import OrchestratorSettings
+from .stages import Stages
+from .store import Store
+
+logger = logging.getLogger(__name__)
+
+
+def gallery_writer() -> Gallery | None:
+    """storytelling.report's gallery, where that package is installed (it is optional for the service)."""
+    try:
+        from storytelling.report import write_gallery
+    except ImportError:
+        logger.warning("storytelling.report is not installed: jobs end without a gallery")
+        return None
+    return write_gallery
+
+
+class PipelineService(Service):
+    name = "orchestrator"
+
+    def __init__(self, jobs: JobManager, store: Store, connections: Sequence[Connection]):
+        self.jobs = jobs
+        self._store = store
+        self._connections = connections
+
+    @classmethod
+    def from_settings(cls, settings: OrchestratorSettings) -> Self:
+        story, render, evaluation = connections = [
+            Connection(address, settings.max_message_mb)
+            for address in (settings.story_address, settings.render_address, settings.evaluation_address)
+        ]
+        store = Store(settings.data_dir / "orchestrator.sqlite3")
+        jobs = JobManager(
+            store,
+            Stages(StoryClient(story), RenderClient(render), EvaluationClient(evaluation)),
+            data_dir=settings.data_dir,
+            policy=settings.pipeline(),
+            max_items=settings.max_items_per_job,
+            max_running_jobs=settings.max_running_jobs,
+            gallery=gallery_writer(),
+        )
+        return cls(jobs, store, connections)
+
+    def register(self, server: grpc.aio.Server) -> list[str]:
+        pipeline_pb2_grpc.add_PipelineServiceServicer_to_server(PipelineServicer(self.jobs), server)
+        return [pipeline_pb2.DESCRIPTOR.services_by_name["PipelineService"].full_name]
+
+    async def start(self) -> None:
+        await self.jobs.start()
+
+    async def ready(self) -> tuple[bool, str]:
+        return True, f"{self.jobs.running_jobs} job(s) running"
+
+    async def stop(self) -> None:
+        await self.jobs.stop()
+        for connection in self._connections:
+            await connection.close()
+        self._store.close()

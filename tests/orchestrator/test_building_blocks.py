@@ -1,0 +1,111 @@
+"""The staged pipeline, retries, deadlines and seeds on their own."""
+
+import asyncio
+
+import pytest
+
+from storytelling.orchestrator.pipeline import PipelineStage, run_pipeline
+from storytelling.orchestrator.retry import RetryPolicy, retry, within
+from storytelling.orchestrator.seeds import derive_seed
+from storytelling.runtime import deadlines
+from storytelling.runtime.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable
+
+
+async def test_items_flow_through_stages_in_order_and_failed_items_stop():
+    visits: list[tuple[str, int]] = []
+    running = {"a": 0, "b": 0}
+    peak = {"a": 0, "b": 0}
+
+    def stage(name: str, concurrency: int, passes) -> PipelineStage[int]:
+        async def run(item: int) -> bool:
+            running[name] += 1
+            peak[name] = max(peak[name], running[name])
+            await asyncio.sleep(0.001 * (item % 3))
+            running[name] -= 1
+            visits.append((name, item))
+            return passes(item)
+
+        return PipelineStage(name, concurrency, run)
+
+    await run_pipeline(range(20), [stage("a", 3, lambda i: i % 4 != 0), stage("b", 2, lambda i: True)])
+
+    assert sorted(i for name, i in visits if name == "a") == list(range(20))
+    assert sorted(i for name, i in visits if name == "b") == [i for i in range(20) if i % 4]
+    assert all(visits.index(("a", i)) < visits.index(("b", i)) for i in range(20) if i % 4)
+    assert peak == {"a": 3, "b": 2}
+
+
+async def test_a_bug_in_a_stage_surfaces_instead_of_hanging():
+    async def broken(item: int) -> bool:
+        raise KeyError(item)
+
+    with pytest.raises(ExceptionGroup) as raised:
+        await asyncio.wait_for(run_pipeline(range(3), [PipelineStage("x", 2, broken)]), 5)
+    assert raised.group_contains(KeyError)
+
+
+FAST = RetryPolicy(max_attempts=4, initial_backoff_s=0.001, max_backoff_s=0.004)
+
+
+@pytest.mark.parametrize(
+    "transient", [Unavailable("down"), DeadlineExceeded("slow"), ResourceExhausted("full")]
+)
+async def test_transient_errors_are_retried_until_the_attempts_run_out(transient):
+    attempts = 0
+
+    async def call() -> None:
+        nonlocal attempts
+        attempts += 1
+        raise transient
+
+    with pytest.raises(type(transient)):
+        await retry(call, FAST)
+    assert attempts == 4
+
+
+async def test_other_errors_are_not_retried_and_success_ends_retrying():
+    outcomes = [InvalidArgument("bad", field="prompt")]
+
+    async def call() -> str:
+        raise outcomes.pop()
+
+    with pytest.raises(InvalidArgument):
+        await retry(call, FAST)
+
+    outcomes = [Unavailable("down"), Unavailable("down")]
+
+    async def flaky() -> str:
+        if outcomes:
+            raise outcomes.pop()
+        return "ok"
+
+    assert await retry(flaky, FAST) == "ok"
+
+
+def test_backoff_doubles_up_to_its_cap_with_bounded_jitter():
+    policy = RetryPolicy(initial_backoff_s=1.0, max_backoff_s=5.0, jitter=0.2)
+    for attempt, base in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 5.0), (9, 5.0)]:
+        waits = [policy.backoff(attempt) for _ in range(200)]
+        assert base * 0.8 <= min(waits) and max(waits) <= base * 1.2
+        assert max(waits) - min(waits) > 0, "no jitter"
+
+
+async def test_within_bounds_a_call_by_the_stage_deadline_and_any_nearer_rpc_deadline():
+    seen: list[float | None] = []
+
+    async def slow() -> None:
+        seen.append(deadlines.remaining())
+        await asyncio.sleep(1)
+
+    with pytest.raises(DeadlineExceeded, match="0.02 s"):
+        await within(0.02, slow)
+    with deadlines.scope(0.03), pytest.raises(DeadlineExceeded, match="0.03 s"):
+        await within(10.0, slow)
+    assert seen[0] == pytest.approx(0.02, abs=0.01) and seen[1] == pytest.approx(0.03, abs=0.01)
+
+
+def test_seeds_are_stable_distinct_and_non_negative():
+    seeds = {derive_seed(7, index, stage) for index in range(100) for stage in ("story", "image")}
+    assert len(seeds) == 200 and all(0 <= seed < 2**63 for seed in seeds)
+    assert derive_seed(7, 3, "story") == derive_seed(7, 3, "story") != derive_seed(8, 3, "story")
+    assert derive_seed(7, 3, "story") == 7797837576262698484  # fixed forever: reruns of old jobs reproduce

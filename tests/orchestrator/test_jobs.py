@@ -1,0 +1,352 @@
+"""JobManager end to end over SQLite, artifacts on disk and in-process stages (no network)."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from storytelling.orchestrator.stages import Stages
+from storytelling.runtime.errors import (
+    AlreadyExists,
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
+from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2
+
+from .conftest import finished, local_stages, policy, spec
+from .stages import LocalEvaluate, LocalRender, LocalStory
+
+SUCCEEDED, FAILED = pipeline_pb2.ITEM_STATE_SUCCEEDED, pipeline_pb2.ITEM_STATE_FAILED
+
+
+async def events_of(manager, job_id: str, after: int = 0) -> list[pipeline_pb2.JobEvent]:
+    return [event async for event in manager.watch(job_id, after)]
+
+
+async def test_job_runs_every_item_through_every_stage_into_the_layout(make_manager, tmp_path: Path):
+    manager = await make_manager()
+    job = await manager.create(spec(4, name="four"))
+    assert job.state == pipeline_pb2.JOB_STATE_QUEUED
+    done = await finished(manager, job.id)
+
+    assert done.state == pipeline_pb2.JOB_STATE_SUCCEEDED
+    assert (done.items_succeeded, done.items_failed) == (4, 0)
+    assert [(s.stage, s.done, s.failed, s.running) for s in done.stages] == [
+        (pipeline_pb2.STAGE_STORY, 4, 0, 0),
+        (pipeline_pb2.STAGE_RENDER, 4, 0, 0),
+        (pipeline_pb2.STAGE_EVALUATE, 4, 0, 0),
+    ]
+    directory = tmp_path / "jobs" / job.id
+    assert done.directory == str(directory)
+    for item in done.items:
+        assert item.state == SUCCEEDED and item.stage == pipeline_pb2.STAGE_EVALUATE
+        folder = directory / "items" / f"{item.index:05d}"
+        assert {p.name for p in folder.iterdir()} == {
+            "story.json",
+            "image.png",
+            "image.json",
+            "evaluation.json",
+        }
+        assert item.artifacts.image_path == f"items/{item.index:05d}/image.png"
+        assert (folder / "image.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert not item.image.data, "items in GetJob carry image metadata only"
+        assert item.evaluation.alignment.status.state == common_pb2.EvaluatorStatus.STATE_OK
+        assert dict(item.attempts) == {"STAGE_STORY": 1, "STAGE_RENDER": 1, "STAGE_EVALUATE": 1}
+    summary = done.summary
+    assert summary.items == 4 and summary.diversity.status.state == common_pb2.EvaluatorStatus.STATE_OK
+    expected = sum(i.evaluation.alignment.score for i in done.items) / 4
+    assert summary.mean_alignment == pytest.approx(expected)
+    assert (directory / "summary.json").exists() and (directory / "job.json").exists()
+    assert "SUCCEEDED" in (directory / "job.json").read_text()
+    assert not list(directory.rglob("*.tmp")), "no temporary file is left behind"
+
+
+async def test_events_are_a_snapshot_then_every_change_with_contiguous_sequences(make_manager):
+    manager = await make_manager()
+    job = await manager.create(spec(3))
+    events = await events_of(manager, job.id)
+
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    assert events[0].job_state == pipeline_pb2.JOB_STATE_QUEUED
+    assert [e.item.index for e in events[1:4]] == [0, 1, 2]
+    assert all(e.item.state == pipeline_pb2.ITEM_STATE_PENDING for e in events[1:4])
+    assert events[-1].finished.state == pipeline_pb2.JOB_STATE_SUCCEEDED
+    progress = [e.progress for e in events if e.HasField("progress")]
+    assert {(p.item_index, p.step, p.total) for p in progress} == {
+        (i, s, 4) for i in range(3) for s in range(1, 5)
+    }
+    completions = [e.item.index for e in events if e.HasField("item") and e.item.state == SUCCEEDED]
+    assert sorted(completions) == [0, 1, 2]
+    # Resuming after any sequence gives exactly the rest of the log, also once the job has ended.
+    assert await events_of(manager, job.id, after=5) == events[5:]
+    assert await events_of(manager, job.id, after=events[-1].sequence) == []
+
+
+async def test_stories_for_later_items_are_written_while_earlier_ones_are_painted(make_manager):
+    stages = local_stages(story=0.02, render=0.05, evaluate=0.02)
+    manager = await make_manager(stages, policy(concurrency=1))
+    job = await manager.create(spec(6))
+    await finished(manager, job.id)
+
+    stories, renders = stages.story.sim.spans, stages.render.sim.spans
+    overlapping = [(s, r) for s in stories for r in renders if s[0] > r[0] and s[1] < r[2] and r[1] < s[2]]
+    assert overlapping, "no story was written while an earlier item was being painted"
+    total = max(end for _, _, end in stages.evaluate.sim.spans) - min(start for _, start, _ in stories)
+    serial = sum(
+        end - start for spans in (stories, renders, stages.evaluate.sim.spans) for _, start, end in spans
+    )
+    assert total < serial, "stages ran one after another"
+
+
+async def test_a_slow_stage_holds_back_the_stages_before_it(make_manager):
+    stages = local_stages(render=0.1)
+    manager = await make_manager(stages, policy(concurrency=1))
+    job = await manager.create(spec(20, skip_evaluation=True))
+    await finished(manager, job.id)
+
+    first_painted = min(end for _, _, end in stages.render.sim.spans)
+    written_before = sum(end <= first_painted for _, _, end in stages.story.sim.spans)
+    # Render has 2 workers (one painting, one waiting for the slot) and a queue of 2; the 2 story workers
+    # hold finished stories until the queue has room.
+    assert written_before <= 6, f"{written_before} of 20 stories written before the first image"
+
+
+async def test_rerunning_a_seed_reproduces_every_item(make_manager):
+    manager = await make_manager()
+    first, again, other = [await manager.create(spec(3, seed=seed)) for seed in (11, 11, 12)]
+    jobs = [await finished(manager, job.id) for job in (first, again, other)]
+    stories = [[i.story.text for i in job.items] for job in jobs]
+    images = [
+        [(Path(job.directory) / i.artifacts.image_path).read_bytes() for i in job.items] for job in jobs
+    ]
+    assert stories[0] == stories[1] and images[0] == images[1]
+    assert stories[0] != stories[2] and images[0] != images[2]
+    assert [i.story_seed for i in jobs[0].items] == [i.story_seed for i in jobs[1].items]
+    assert len({i.story_seed for i in jobs[0].items} | {i.image_seed for i in jobs[0].items}) == 6
+    assert jobs[0].seed == 11
+
+
+async def test_transient_failures_are_retried_with_backoff(make_manager):
+    faults = {1: [Unavailable("engine restarting"), ResourceExhausted("queue full")]}
+    stages = Stages(LocalStory(), LocalRender(faults=faults), LocalEvaluate())
+    manager = await make_manager(stages)
+    done = await finished(manager, (await manager.create(spec(3))).id)
+
+    assert done.items_succeeded == 3
+    assert done.items[1].attempts["STAGE_RENDER"] == 3 and stages.render.sim.calls[1] == 3
+    assert done.items[0].attempts["STAGE_RENDER"] == 1
+
+
+async def test_an_item_that_keeps_failing_is_failed_naming_the_stage_and_the_job_goes_on(make_manager):
+    stages = Stages(LocalStory(), LocalRender(faults={2: [Unavailable("painter down")] * 9}), LocalEvaluate())
+    manager = await make_manager(stages)
+    done = await finished(manager, (await manager.create(spec(4))).id)
+
+    assert done.state == pipeline_pb2.JOB_STATE_SUCCEEDED
+    assert (done.items_succeeded, done.items_failed) == (3, 1)
+    failed = done.items[2]
+    assert failed.state == FAILED and failed.stage == pipeline_pb2.STAGE_RENDER
+    assert failed.error.startswith("render failed after 3 attempt(s): Unavailable")
+    assert "painter down" in failed.error
+    assert stages.render.sim.calls[2] == 3 and 2 not in stages.evaluate.sim.calls
+    assert [(s.stage, s.failed) for s in done.stages][1] == (pipeline_pb2.STAGE_RENDER, 1)
+    assert done.summary.items == 3
+
+
+async def test_invalid_argument_is_not_retried(make_manager):
+    stages = Stages(
+        LocalStory(faults={0: [InvalidArgument("too long", field="prompt")]}), LocalRender(), LocalEvaluate()
+    )
+    manager = await make_manager(stages)
+    done = await finished(manager, (await manager.create(spec(2))).id)
+
+    assert stages.story.sim.calls[0] == 1
+    assert done.items[0].state == FAILED
+    assert done.items[0].error == "story failed after 1 attempt(s): InvalidArgument: prompt: too long"
+    assert done.items[1].state == SUCCEEDED
+
+
+async def test_a_stage_past_its_deadline_counts_as_transient(make_manager):
+    stages = local_stages(story=0.5)
+    manager = await make_manager(stages, policy(deadline_s=0.05))
+    done = await finished(manager, (await manager.create(spec(1))).id)
+
+    assert done.items[0].state == FAILED and stages.story.sim.calls[0] == 3
+    assert "DeadlineExceeded" in done.items[0].error and "0.05 s" in done.items[0].error
+
+
+async def test_cancel_ends_the_job_and_its_unfinished_items(make_manager):
+    manager = await make_manager(local_stages(render=0.2))
+    job = await manager.create(spec(6))
+    async for event in manager.watch(job.id):
+        if event.item.state == SUCCEEDED:
+            break
+    cancelled = await manager.cancel(job.id)
+
+    assert cancelled.state == pipeline_pb2.JOB_STATE_CANCELLED
+    states = [i.state for i in cancelled.items]
+    assert SUCCEEDED in states and pipeline_pb2.ITEM_STATE_CANCELLED in states
+    assert set(states) <= {SUCCEEDED, pipeline_pb2.ITEM_STATE_CANCELLED}
+    events = await events_of(manager, job.id)
+    assert events[-1].finished.state == pipeline_pb2.JOB_STATE_CANCELLED
+    with pytest.raises(
+        FailedPrecondition, match="job_id: job .* has already ended \\(JOB_STATE_CANCELLED\\)"
+    ):
+        await manager.cancel(job.id)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"items": 0}, "spec.items"),
+        ({"items": 101}, "spec.items"),
+        ({"story": {"mode": 9}}, "spec.story.mode"),
+        ({"render": {"painter": "picasso"}}, "spec.render.painter"),
+        ({"story": {"engine": "gpt-9"}}, "spec.story.engine"),
+        ({"evaluators": [evaluation_pb2.EVALUATOR_ALIGNMENT, 42]}, "spec.evaluators[1]"),
+        ({"render": {"format": 7}}, "spec.render.format"),
+    ],
+)
+async def test_bad_specs_are_refused_naming_the_field(make_manager, fields, field):
+    manager = await make_manager()
+    bad = pipeline_pb2.JobSpec(**{"items": 1, **fields})
+    with pytest.raises(InvalidArgument) as raised:
+        await manager.create(bad)
+    assert raised.value.field == field
+    assert manager.list_jobs()[0] == []
+
+
+async def test_unknown_jobs_are_not_found(make_manager):
+    manager = await make_manager()
+    with pytest.raises(NotFound, match="job_id: no job 'nope'"):
+        manager.get("nope")
+    with pytest.raises(NotFound):
+        await manager.cancel("nope")
+    with pytest.raises(NotFound):
+        await events_of(manager, "nope")
+    with pytest.raises(InvalidArgument, match="job_id: required"):
+        manager.get("")
+
+
+async def test_a_repeated_create_with_the_same_request_id_returns_the_same_job(make_manager):
+    manager = await make_manager()
+    first = await manager.create(spec(2), request_id="abc")
+    again = await manager.create(spec(2), request_id="abc")
+    assert again.id == first.id and len(manager.list_jobs()[0]) == 1
+    with pytest.raises(AlreadyExists, match="request_id: already used by job"):
+        await manager.create(spec(3), request_id="abc")
+    await finished(manager, first.id)
+
+
+async def test_list_pages_through_jobs_newest_first_and_filters_by_state(make_manager):
+    manager = await make_manager()
+    ids = [(await manager.create(spec(1, skip_render=True, skip_evaluation=True))).id for _ in range(5)]
+    for job_id in ids:
+        await finished(manager, job_id)
+    pages, token = [], ""
+    while True:
+        jobs, token = manager.list_jobs(page_size=2, page_token=token)
+        pages.append([job.id for job in jobs])
+        assert all(not job.items for job in jobs)
+        if not token:
+            break
+    assert pages == [ids[4:2:-1], ids[2:0:-1], ids[:1]]
+    assert len(manager.list_jobs(states=[pipeline_pb2.JOB_STATE_SUCCEEDED])[0]) == 5
+    assert manager.list_jobs(states=[pipeline_pb2.JOB_STATE_RUNNING])[0] == []
+    with pytest.raises(InvalidArgument, match="page_token"):
+        manager.list_jobs(page_token="garbage")
+    with pytest.raises(InvalidArgument, match="page_size"):
+        manager.list_jobs(page_size=-1)
+
+
+async def test_skipped_stages_are_not_run(make_manager):
+    stages = local_stages()
+    manager = await make_manager(stages)
+    stories_only = await finished(
+        manager, (await manager.create(spec(2, skip_render=True, skip_evaluation=True))).id
+    )
+    assert [i.state for i in stories_only.items] == [SUCCEEDED] * 2
+    assert not stories_only.items[0].HasField("image") and not stories_only.HasField("summary")
+    no_images = await finished(manager, (await manager.create(spec(2, skip_render=True))).id)
+    assert no_images.items[0].evaluation.alignment.status.reason == "no image"
+    assert no_images.summary.alignment_status.state == common_pb2.EvaluatorStatus.STATE_NOT_RUN
+    assert sum(stages.render.sim.calls.values()) == 0
+
+
+async def test_only_diversity_skips_the_per_item_evaluation(make_manager):
+    stages = local_stages()
+    manager = await make_manager(stages)
+    done = await finished(
+        manager, (await manager.create(spec(3, evaluators=[evaluation_pb2.EVALUATOR_DIVERSITY]))).id
+    )
+    assert not stages.evaluate.sim.calls and stages.evaluate.diversity_calls == 1
+    assert done.summary.diversity.k == 2 and len(done.summary.diversity.per_story) == 3
+
+
+async def test_a_failing_set_evaluation_is_reported_and_the_job_still_succeeds(make_manager):
+    class NoDiversity(LocalEvaluate):
+        async def diversity(self, request):
+            raise DeadlineExceeded("embedder too slow")
+
+    manager = await make_manager(Stages(LocalStory(), LocalRender(), NoDiversity()))
+    done = await finished(manager, (await manager.create(spec(2))).id)
+    assert done.state == pipeline_pb2.JOB_STATE_SUCCEEDED
+    assert done.summary.diversity.status.state == common_pb2.EvaluatorStatus.STATE_FAILED
+    assert "embedder too slow" in done.summary.diversity.status.reason
+    assert done.summary.alignment_status.state == common_pb2.EvaluatorStatus.STATE_OK
+
+
+async def test_run_item_runs_one_item_synchronously_and_keeps_nothing(make_manager, tmp_path: Path):
+    manager = await make_manager()
+    item = await manager.run_item(spec(1, seed=5))
+    assert item.state == SUCCEEDED and item.image.data[:4] == b"\x89PNG"
+    assert item.evaluation.complexity.status.state == common_pb2.EvaluatorStatus.STATE_OK
+    job = await finished(manager, (await manager.create(spec(1, seed=5))).id)
+    assert job.items[0].story.text == item.story.text, "RunItem and item 0 of a job share seeds"
+    assert [listed.id for listed in manager.list_jobs()[0]] == [job.id]
+    assert not list((tmp_path / "scratch").iterdir())
+
+
+async def test_jobs_beyond_the_running_cap_wait_queued(make_manager):
+    manager = await make_manager(local_stages(story=0.3), max_running_jobs=1)
+    first, second = await manager.create(spec(1)), await manager.create(spec(1))
+    async for event in manager.watch(first.id):
+        if event.job_state == pipeline_pb2.JOB_STATE_RUNNING:
+            break
+    assert manager.get(second.id).state == pipeline_pb2.JOB_STATE_QUEUED
+    assert (await finished(manager, second.id)).state == pipeline_pb2.JOB_STATE_SUCCEEDED
+    first_ended = (await events_of(manager, first.id))[-1].time.ToNanoseconds()
+    second_ran = next(
+        e for e in await events_of(manager, second.id) if e.job_state == pipeline_pb2.JOB_STATE_RUNNING
+    )
+    assert second_ran.time.ToNanoseconds() >= first_ended
+
+
+async def test_fifty_concurrent_clients_creating_and_watching_lose_no_event(make_manager):
+    manager = await make_manager(local_stages(story=0.001, render=0.002), max_running_jobs=50)
+
+    async def client(number: int) -> tuple[str, list[pipeline_pb2.JobEvent], list[pipeline_pb2.JobEvent]]:
+        job = await manager.create(spec(3, seed=number))
+        # A second watcher joins late and resumes after the first few events.
+        first, late = await asyncio.gather(events_of(manager, job.id), events_of(manager, job.id, after=3))
+        return job.id, first, late
+
+    results = await asyncio.gather(*(client(n) for n in range(50)))
+    for job_id, events, late in results:
+        assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+        assert events == await events_of(manager, job_id), "a watcher missed or reordered an event"
+        assert late == events[3:]
+        assert events[-1].finished.items_succeeded == 3
+
+
+async def test_concurrent_cancels_end_the_job_once(make_manager):
+    manager = await make_manager(local_stages(story=0.1))
+    job = await manager.create(spec(4))
+    first, second = await asyncio.gather(manager.cancel(job.id), manager.cancel(job.id))
+    assert first.state == second.state == pipeline_pb2.JOB_STATE_CANCELLED
+    events = await events_of(manager, job.id)
+    assert sum(e.HasField("finished") for e in events) == 1

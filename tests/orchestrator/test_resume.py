@@ -1,0 +1,165 @@
+"""Crash and resume: kill -9 the orchestrator process in the middle of a job, start it again, and check
+that the job finishes with every item exactly once and nothing finished is done again."""
+
+import asyncio
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+import grpc
+
+from storytelling.orchestrator.clients import Connection, EvaluationClient, RenderClient, StoryClient
+from storytelling.orchestrator.retry import RetryPolicy
+from storytelling.orchestrator.stages import Stages
+from storytelling.runtime.config import ServiceSettings
+from storytelling.runtime.process import ServiceProcess, start_service_process
+from storytelling.runtime.server import ServiceServer
+from storytelling.runtime.testing import free_port, running_service
+from storytelling.v1 import pipeline_pb2, pipeline_pb2_grpc
+
+from .conftest import finished, local_stages, policy, spec
+from .stage_servers import LocalStageServices, story_indexes
+from .stages import LocalEvaluate, LocalRender, LocalStory
+
+ITEMS, SEED = 8, 21
+ARTIFACTS = {"story": "story.json", "render": "image.json", "evaluate": "evaluation.json"}
+
+
+def artifacts(job_dir: Path) -> dict[tuple[str, int], int]:
+    """(stage, item index) -> modification time in ns, for every stage artifact on disk."""
+    return {
+        (stage, int(path.parent.name)): path.stat().st_mtime_ns
+        for stage, name in ARTIFACTS.items()
+        for path in job_dir.glob(f"items/*/{name}")
+    }
+
+
+def calls(stages: Stages) -> dict[str, Counter[int]]:
+    return {
+        "story": Counter(stages.story.sim.calls),
+        "render": Counter(stages.render.sim.calls),
+        "evaluate": Counter(stages.evaluate.sim.calls),
+    }
+
+
+async def orchestrator(data_dir: Path, stage_address: str) -> ServiceProcess:
+    args = ["--data-dir", str(data_dir), "--render-concurrency", "1", "--initial-backoff-s", "0.05"]
+    for service in ("story", "render", "evaluation"):
+        args += [f"--{service}-address", stage_address]
+    process = start_service_process(
+        "storytelling.orchestrator", args=args, env={"PYTHONPATH": os.pathsep.join(filter(None, sys.path))}
+    )
+    await asyncio.to_thread(process.wait_serving, 60)
+    return process
+
+
+async def test_kill_9_mid_job_then_restart_finishes_every_item_once_and_redoes_nothing(tmp_path: Path):
+    stages = Stages(LocalStory(latency_s=0.05), LocalRender(latency_s=0.25), LocalEvaluate(latency_s=0.05))
+    async with running_service(LocalStageServices(stages, story_indexes(SEED, ITEMS).__getitem__)) as channel:
+        stage_address = channel.server.address
+
+        first = await orchestrator(tmp_path, stage_address)
+        try:
+            async with grpc.aio.insecure_channel(first.address) as client:
+                stub = pipeline_pb2_grpc.PipelineServiceStub(client)
+                job = await stub.CreateJob(pipeline_pb2.CreateJobRequest(spec=spec(ITEMS, seed=SEED)))
+            job_dir = Path(job.directory)
+            while sum(stage == "evaluate" for stage, _ in artifacts(job_dir)) < 2:
+                await asyncio.sleep(0.02)
+            first.process.kill()  # SIGKILL: no shutdown code runs
+            assert first.process.wait() == -9
+        finally:
+            first.stop()
+        await asyncio.sleep(0.3)  # calls in flight at the kill reach the stage services and end
+        before_kill, done_at_kill = calls(stages), artifacts(job_dir)
+        assert 2 <= sum(stage == "evaluate" for stage, _ in done_at_kill) < ITEMS, "killed mid-job"
+
+        second = await orchestrator(tmp_path, stage_address)
+        try:
+            async with grpc.aio.insecure_channel(second.address) as client:
+                stub = pipeline_pb2_grpc.PipelineServiceStub(client)
+                request = pipeline_pb2.WatchJobRequest(job_id=job.id)
+                events = [event async for event in stub.WatchJob(request)]
+                done = await stub.GetJob(pipeline_pb2.GetJobRequest(job_id=job.id))
+        finally:
+            second.stop()
+
+    assert done.state == pipeline_pb2.JOB_STATE_SUCCEEDED
+    assert done.items_succeeded == ITEMS and [i.index for i in done.items] == list(range(ITEMS))
+    completions = Counter(
+        e.item.index
+        for e in events
+        if e.HasField("item") and e.item.state == pipeline_pb2.ITEM_STATE_SUCCEEDED
+    )
+    assert completions == Counter(range(ITEMS)), "every item completes exactly once"
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1)), "one log across both processes"
+
+    after = calls(stages)
+    for stage, index in done_at_kill:
+        assert after[stage][index] == before_kill[stage][index], f"{stage} of item {index} was done again"
+    for stage in ARTIFACTS:
+        redone = after[stage] - before_kill[stage]
+        assert all(count == 1 for count in redone.values()), f"{stage}: more than one call per item: {redone}"
+        assert set(redone) == {i for i in range(ITEMS) if (stage, i) not in done_at_kill}
+    finished_files = artifacts(job_dir)
+    assert len(finished_files) == 3 * ITEMS
+    assert {key: finished_files[key] for key in done_at_kill} == done_at_kill, (
+        "a finished artifact was rewritten"
+    )
+    assert Path(done.gallery_path).is_file()
+
+
+async def test_a_stopped_manager_resumes_its_jobs_in_a_new_one(make_manager):
+    """The same without a process boundary: stop (as at SIGTERM) leaves the job to the next start."""
+    first_stages = local_stages(render=0.05)
+    first = await make_manager(first_stages, max_items=100)
+    job = await first.create(spec(6))
+    async for event in first.watch(job.id):
+        if event.item.state == pipeline_pb2.ITEM_STATE_SUCCEEDED:
+            break
+    await first.stop()
+    assert first.get(job.id).state == pipeline_pb2.JOB_STATE_RUNNING
+    written = {i.index for i in first.get(job.id).items if i.HasField("story")}
+
+    second_stages = local_stages()
+    second = await make_manager(second_stages)
+    done = await finished(second, job.id)
+    assert done.items_succeeded == 6
+    assert not set(second_stages.story.sim.calls) & written, "stories written before the stop were rewritten"
+    assert (
+        done.items[0].story.text
+        == (await finished(second, (await second.create(spec(6))).id)).items[0].story.text
+    )
+
+
+async def test_a_stage_service_that_crashes_and_comes_back_costs_retries_not_items(make_manager):
+    """The render service dies mid-job (connections dropped, no grace) and restarts on its port."""
+    stages = Stages(LocalStory(), LocalRender(latency_s=0.05), LocalEvaluate())
+    services = LocalStageServices(stages, story_indexes(SEED, ITEMS).__getitem__)
+    settings = ServiceSettings(port=free_port(), metrics_port=0, ready_poll_s=0.05)
+    retry = RetryPolicy(max_attempts=20, initial_backoff_s=0.05, max_backoff_s=0.2)
+    connection = Connection(f"127.0.0.1:{settings.port}")
+    manager = await make_manager(
+        Stages(StoryClient(connection), RenderClient(connection), EvaluationClient(connection)),
+        policy(retry=retry),
+    )
+
+    server = ServiceServer(services, settings)
+    await server.start()
+    job = await manager.create(spec(ITEMS, seed=SEED))
+    async for event in manager.watch(job.id):
+        if event.item.state == pipeline_pb2.ITEM_STATE_SUCCEEDED:
+            break
+    await server.stop(grace=0)
+    await asyncio.sleep(0.5)
+    server = ServiceServer(services, settings)
+    await server.start()
+    try:
+        done = await finished(manager, job.id)
+    finally:
+        await server.stop(grace=0)
+
+    assert done.items_succeeded == ITEMS
+    assert any(item.attempts["STAGE_RENDER"] > 1 for item in done.items), "the outage was not noticed"
+    assert all(count == 1 for count in stages.story.sim.calls.values())
