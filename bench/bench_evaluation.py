@@ -147,7 +147,8 @@ def main() -> None:
     parser.add_argument(
         "--max-queries",
         type=int,
-        help="above --naive-max, time this many query rows and scale to n (default: 4096 on CPU, all on CUDA)",
+        help="above --naive-max, time this many query rows and scale to n "
+        "(default: 4096 on CPU, all on CUDA)",
     )
     parser.add_argument("--naive-max", type=int, default=10000, help="largest n for the naive KNN")
     parser.add_argument(

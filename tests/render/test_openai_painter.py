@@ -12,7 +12,7 @@ from PIL import Image
 from storytelling.render.core import RenderCore, RenderRequest
 from storytelling.render.painters.openai import OpenAIImagePainter
 from storytelling.runtime.errors import InvalidArgument, Unavailable
-from storytelling.stack.triton import free_port
+from storytelling.runtime.process import free_port
 
 from tests.render.stories import LONG
 

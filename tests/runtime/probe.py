@@ -1,7 +1,8 @@
 """A minimal service on the shared runtime, for testing and benchmarking the runtime itself.
 
 It serves StoryService's contract with no engine: ListModes is the trivial RPC, WriteStory sleeps
-`seed` milliseconds (an RPC that stays in flight on demand; a negative seed raises) and WriteStories streams `count` stories.
+`seed` milliseconds (an RPC that stays in flight on demand; a negative seed raises) and WriteStories
+streams `count` stories.
 """
 
 from __future__ import annotations

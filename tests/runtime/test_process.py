@@ -86,5 +86,7 @@ def test_invalid_configuration_stops_start_up_naming_env_var_and_flag():
     )
     assert flag_run.returncode == 2
     assert "port (--port)" in flag_run.stderr and "log_format (--log-format)" in flag_run.stderr
-    unknown = subprocess.run([sys.executable, "-m", PROBE, "--colour", "red"], capture_output=True, text=True, timeout=60)
+    unknown = subprocess.run(
+        [sys.executable, "-m", PROBE, "--colour", "red"], capture_output=True, text=True, timeout=60
+    )
     assert unknown.returncode == 2 and "unknown flags: --colour red" in unknown.stderr

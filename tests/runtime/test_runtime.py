@@ -107,16 +107,21 @@ async def test_metrics_count_rpcs_by_method_and_code():
         stub = story_pb2_grpc.StoryServiceStub(channel)
         for _ in range(3):
             await stub.ListModes(story_pb2.ListModesRequest())
+        options = story_pb2.StoryRequestOptions(num_exemplars=-1)
         with pytest.raises(grpc.aio.AioRpcError):
-            await stub.WriteStory(story_pb2.WriteStoryRequest(options=story_pb2.StoryRequestOptions(num_exemplars=-1)))
-        bad = 'grpc_server_handled_total{grpc_code="INVALID_ARGUMENT",grpc_method="WriteStory",grpc_service="storytelling.v1.StoryService"} 1.0'
+            await stub.WriteStory(story_pb2.WriteStoryRequest(options=options))
+        story_service = 'grpc_service="storytelling.v1.StoryService"'
+        bad = (
+            f'grpc_server_handled_total{{grpc_code="INVALID_ARGUMENT",grpc_method="WriteStory",{story_service}}}'
+            " 1.0"
+        )
         for _ in range(50):  # the server records an aborted RPC just after the client sees its status
             text = generate_latest(channel.server.registry).decode()
             if bad in text:
                 break
             await asyncio.sleep(0.01)
-        ok = 'grpc_server_handled_total{grpc_code="OK",grpc_method="ListModes",grpc_service="storytelling.v1.StoryService"} 3.0'
+        ok = f'grpc_server_handled_total{{grpc_code="OK",grpc_method="ListModes",{story_service}}} 3.0'
         assert ok in text
         assert bad in text
-        assert 'grpc_server_handling_seconds_count{grpc_method="ListModes",grpc_service="storytelling.v1.StoryService"} 3.0' in text
+        assert f'grpc_server_handling_seconds_count{{grpc_method="ListModes",{story_service}}} 3.0' in text
         assert "storytelling_service_ready 1.0" in text

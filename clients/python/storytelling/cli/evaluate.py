@@ -10,8 +10,7 @@ from pathlib import Path
 
 from storytelling.cli.folder import FolderItem, read_folder
 from storytelling.client import EvaluationClient, evaluation_item, names
-from storytelling.report import write_gallery, write_item, write_message
-from storytelling.report.layout import JOB_FILE, SUMMARY_FILE
+from storytelling.report import JobFiles, write_gallery, write_item
 from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2
 
 DEFAULT_EVALUATION_ADDRESS = "localhost:50053"
@@ -55,6 +54,7 @@ def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 def evaluate_command(args: argparse.Namespace) -> int:
     out = args.out or args.folder / "evaluation"
+    files = JobFiles(out)
     items = read_folder(args.folder, args.stories, exclude=out)
     missing = [item.id for item in items if item.image is None]
     print(f"{len(items)} stories, {len(items) - len(missing)} with an image", flush=True)
@@ -85,7 +85,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
             else:
                 summary = event.summary
     if summary is not None:
-        write_message(out / SUMMARY_FILE, summary)
+        files.write_summary(summary)
         print(_summary_line(summary))
     job = pipeline_pb2.Job(
         id=out.name,
@@ -94,7 +94,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
         spec=pipeline_pb2.JobSpec(items=len(items), name=f"Evaluation of {args.folder.name}"),
         items_succeeded=len(items),
     )
-    write_message(out / JOB_FILE, job)
+    files.write_job(job)
     print(f"results: {out.resolve()}\ngallery: {write_gallery(out).resolve()}")
     return 0
 

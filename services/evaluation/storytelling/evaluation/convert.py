@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 
+from storytelling.client import names
 from storytelling.evaluation.alignment import DEFAULT_CONTROLS, AlignmentReport
 from storytelling.evaluation.complexity import ComplexityReport
 from storytelling.evaluation.core import (
@@ -141,12 +142,12 @@ def set_items(messages: Sequence[evaluation_pb2.EvaluationItem], wanted: Sequenc
 
 
 def _dimension(d: Dimension) -> int:
-    return common_pb2.Dimension.Value(f"DIMENSION_{d.value.upper()}")
+    return names.parse(common_pb2.Dimension, d.value)
 
 
 def status(s: Status) -> common_pb2.EvaluatorStatus:
     return common_pb2.EvaluatorStatus(
-        state=common_pb2.EvaluatorStatus.State.Value(f"STATE_{s.state.value.upper()}"),
+        state=names.parse(common_pb2.EvaluatorStatus.State, s.state.value),
         reason=s.reason,
         engine=s.engine,
         seconds=s.seconds,

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+from storytelling.report.layout import JobFiles
 from storytelling.runtime.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -23,7 +24,6 @@ from storytelling.runtime.errors import (
 )
 from storytelling.v1 import pipeline_pb2
 
-from .artifacts import JobFiles
 from .events import Notifier
 from .policy import PipelinePolicy
 from .runner import Gallery, JobRunner, now

@@ -14,10 +14,11 @@ from typing import TypeVar
 
 from google.protobuf import timestamp_pb2
 
+from storytelling.client import names
+from storytelling.report.layout import JobFiles, image_metadata
 from storytelling.runtime.errors import ServiceError
 from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2, render_pb2
 
-from .artifacts import JobFiles
 from .pipeline import PipelineStage, run_pipeline
 from .policy import EVALUATE, RENDER, STORY, PipelinePolicy
 from .retry import retry, within
@@ -33,10 +34,6 @@ Gallery = Callable[[Path], Path | None]
 ENDED_ITEM_STATES = frozenset(
     {pipeline_pb2.ITEM_STATE_SUCCEEDED, pipeline_pb2.ITEM_STATE_FAILED, pipeline_pb2.ITEM_STATE_CANCELLED}
 )
-
-
-def stage_label(stage: int) -> str:
-    return pipeline_pb2.Stage.Name(stage).removeprefix("STAGE_").lower()
 
 
 def describe(error: BaseException) -> str:
@@ -111,7 +108,8 @@ class JobRunner:
         # Twice as many workers as calls allowed in flight: while one worker writes its artifact and
         # records the result, another already holds the stage's slot, so the engine never waits on us.
         self._pipeline = [
-            PipelineStage(stage_label(stage), 2 * policy.of(stage).concurrency, step) for stage, step in steps
+            PipelineStage(names.label(names.Stage, stage), 2 * policy.of(stage).concurrency, step)
+            for stage, step in steps
         ]
         self._stage_ids = [stage for stage, _ in steps]
         self._last_stage = self._stage_ids[-1]
@@ -180,7 +178,7 @@ class JobRunner:
             if rendered is None:
                 return False
             await asyncio.to_thread(self._files.write_image, item.index, rendered)
-            image = self._files.metadata(rendered)
+            image = image_metadata(rendered)
         item.image.CopyFrom(image)
         item.artifacts.image_path = self._files.relative(self._files.image_path(item.index, image.format))
         return self._completed(item, RENDER)
@@ -218,9 +216,8 @@ class JobRunner:
             return await retry(lambda: self._once(stage, call, started), self._policy.retry)
         except Exception as error:
             item.state = pipeline_pb2.ITEM_STATE_FAILED
-            item.error = (
-                f"{stage_label(stage)} failed after {item.attempts[name]} attempt(s): {describe(error)}"
-            )
+            label, attempts = names.label(names.Stage, stage), item.attempts[name]
+            item.error = f"{label} failed after {attempts} attempt(s): {describe(error)}"
             self._item_changed(item)
             return None
 

@@ -1,11 +1,11 @@
 """The orchestrator service: JobManager over SQLite and the downstream services, on the shared runtime."""
 
-import logging
 from collections.abc import Sequence
 from typing import Self
 
 import grpc
 
+from storytelling.report import write_gallery
 from storytelling.runtime.service import Service
 from storytelling.v1 import pipeline_pb2, pipeline_pb2_grpc
 
@@ -17,16 +17,9 @@ from .settings import OrchestratorSettings
 from .stages import Stages
 from .store import Store
 
-logger = logging.getLogger(__name__)
 
-
-def gallery_writer() -> Gallery | None:
-    """storytelling.report's gallery, where that package is installed (it is optional for the service)."""
-    try:
-        from storytelling.report import write_gallery
-    except ImportError:
-        logger.warning("storytelling.report is not installed: jobs end without a gallery")
-        return None
+def gallery_writer() -> Gallery:
+    """storytelling.report's gallery: the SDK package that also owns the artifact layout."""
     return write_gallery
 
 

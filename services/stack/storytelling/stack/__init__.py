@@ -1,1 +1,2 @@
-"""Launchers for the engines the services talk to (vLLM, Triton), shared by tests, the local stack and benchmarks."""
+"""Launchers for the engines the services talk to (vLLM, Triton), shared by tests, the local stack and
+benchmarks."""

@@ -61,14 +61,20 @@ class PrometheusServer:
 def scrape_config(targets: dict[str, str], interval_s: float) -> str:
     """A prometheus.yml scraping each `job name -> host:port` every `interval_s` seconds."""
     jobs = [
-        {"job_name": job, "static_configs": [{"targets": [address]}]} for job, address in sorted(targets.items())
+        {"job_name": job, "static_configs": [{"targets": [address]}]}
+        for job, address in sorted(targets.items())
     ]
     interval = f"{max(1, round(interval_s))}s"
-    return json.dumps({"global": {"scrape_interval": interval, "evaluation_interval": interval},
-                       "scrape_configs": jobs}, indent=2)  # JSON is valid YAML
+    config = {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "scrape_configs": jobs,
+    }
+    return json.dumps(config, indent=2)  # JSON is valid YAML
 
 
-def start(targets: dict[str, str], *, interval_s: float = 1.0, binary: str = "prometheus") -> PrometheusServer:
+def start(
+    targets: dict[str, str], *, interval_s: float = 1.0, binary: str = "prometheus"
+) -> PrometheusServer:
     path = shutil.which(binary)
     if path is None:
         raise FileNotFoundError("prometheus not found: run scripts/install_system_deps.sh")

@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -24,14 +23,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from storytelling.runtime.process import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[4]
 MODEL_REPOSITORY = REPO_ROOT / "deploy" / "triton" / "model_repository"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _pytriton_dir() -> Path:
