@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 REQS := requirements/base.txt requirements/ml.txt requirements/dev.txt requirements/nodeps.txt
 
-.PHONY: help venv vllm-venv proto check-proto run stack test test-fast bench clean
+.PHONY: help venv vllm-venv proto docs run stack test test-fast bench clean
 
 help:
 	@echo "make run        run the main job on the embedded default (installs what it needs)"
@@ -21,6 +21,7 @@ help:
 	@echo "make test-fast  tests that need no engine process"
 	@echo "make stack      start every service and engine locally (Ctrl-C stops all)"
 	@echo "make proto      regenerate clients/python/storytelling/v1 from protos/"
+	@echo "make docs       regenerate docs/configuration.md from the settings classes"
 	@echo "make bench      run the benchmarks (ratios against baselines measured in the same run)"
 
 # The venv is rebuilt only when a requirements file changes (the stamp records that).
@@ -45,8 +46,12 @@ vllm-venv: $(VLLM_VENV)/.stamp
 proto: venv
 	$(PY) scripts/gen_protos.py
 
+docs: venv
+	$(PY) scripts/config_reference.py
+
+# SmolLM2-135M rarely stops by itself: cap the story and allow one regeneration, so the job stays short.
 run: venv
-	$(PY) -m storytelling.cli.main paint --embedded
+	$(PY) -m storytelling.cli.main paint --embedded --data-dir runs --items 3 --max-tokens 256 --max-attempts 1
 
 stack: venv vllm-venv
 	$(PY) -m storytelling.stack.local
@@ -58,8 +63,10 @@ test: venv vllm-venv
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow"
 
+BENCHES := bench/bench_runtime.py bench/bench_story.py bench/bench_render.py bench/bench_evaluation.py bench/bench_pipeline.py
+
 bench: venv vllm-venv
-	$(PY) bench/run_all.py
+	@for script in $(BENCHES); do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache

@@ -28,6 +28,10 @@ def add_parsers(commands: argparse._SubParsersAction, common: argparse.ArgumentP
     paint.add_argument("--engine", default="", help="story engine name (see the story service)")
     paint.add_argument("--theme", default="", help='theme added to every prompt ("a hospital at night")')
     paint.add_argument("--temperature", type=float, default=None)
+    paint.add_argument("--max-tokens", type=int, default=None, help="story length cap in tokens")
+    paint.add_argument(
+        "--max-attempts", type=int, default=0, help="regenerations after a rejected story (default: the service's)"
+    )
     paint.add_argument("--painter", default="", help="painter name (see the render service)")
     paint.add_argument("--width", type=int, default=0)
     paint.add_argument("--height", type=int, default=0)
@@ -88,6 +92,8 @@ def paint_command(args: argparse.Namespace) -> int:
         engine=args.engine,
         theme=args.theme,
         temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        max_attempts=args.max_attempts,
         painter=args.painter,
         width=args.width,
         height=args.height,

@@ -16,6 +16,8 @@ def job_spec(
     engine: str = "",
     theme: str = "",
     temperature: float | None = None,
+    max_tokens: int | None = None,
+    max_attempts: int = 0,
     painter: str = "",
     width: int = 0,
     height: int = 0,
@@ -34,6 +36,8 @@ def job_spec(
     sampling = common_pb2.SamplingParams()
     if temperature is not None:
         sampling.temperature = temperature
+    if max_tokens is not None:
+        sampling.max_tokens = max_tokens
     return pipeline_pb2.JobSpec(
         items=items,
         story=story_pb2.StoryRequestOptions(
@@ -42,6 +46,7 @@ def job_spec(
             engine=engine,
             theme=theme,
             sampling=sampling,
+            max_attempts=max_attempts,
         ),
         render=render_pb2.RenderRequest(painter=painter, width=width, height=height, steps=steps),
         evaluators=[names.parse(names.Evaluator, e) for e in evaluators],

@@ -154,7 +154,7 @@ def start_engines(log_dir: Path) -> Engines:
         engines.stoppers.append(llm.stop)
         spec = json.dumps({"vllm": {"kind": "openai", "base_url": llm.base_url, "model": "smollm2-135m"}})
         engines.story_args = ["--engines", spec, "--default-engine", "vllm"]
-        engines.evaluation_args = ["--engines", spec, "--default-extractor", "vllm"]
+        engines.evaluation_args = ["--extractors", spec, "--default-extractor", "vllm"]
         engines.endpoints["vllm"] = llm.base_url
         engines.metrics["vllm"] = f"127.0.0.1:{llm.port}"
 

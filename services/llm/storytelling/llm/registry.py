@@ -1,0 +1,42 @@
+"""Engines described as configuration (`EngineSpec`) and built from it, so services list them in settings."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from storytelling.llm.embedded import EmbeddedChatEngine
+from storytelling.llm.engine import ChatEngine
+from storytelling.llm.openai import OpenAIChatEngine
+
+
+class EngineSpec(BaseModel):
+    """One configured engine, for example `{"kind": "openai", "base_url": "http://vllm:8000/v1",
+    "model": "smollm2-135m"}` or `{"kind": "embedded"}` (SmolLM2-135M-Instruct offline)."""
+
+    kind: Literal["openai", "embedded"]
+    # Served model name (openai), or local path / hub id (embedded; empty means the offline default).
+    model: str = ""
+    base_url: str = ""
+    # Name of the environment variable holding the API key, never the key itself.
+    api_key_env: str = ""
+    max_concurrency: int = Field(default=8, ge=1)
+    timeout_s: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=3, ge=0)
+
+
+def build_engine(spec: EngineSpec) -> ChatEngine:
+    if spec.kind == "embedded":
+        return EmbeddedChatEngine(spec.model or None)
+    if not spec.base_url or not spec.model:
+        raise ValueError("an openai engine needs base_url and model")
+    return OpenAIChatEngine(
+        spec.base_url,
+        spec.model,
+        api_key=os.environ.get(spec.api_key_env) if spec.api_key_env else None,
+        max_concurrency=spec.max_concurrency,
+        timeout_s=spec.timeout_s,
+        max_retries=spec.max_retries,
+    )

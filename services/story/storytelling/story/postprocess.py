@@ -1,0 +1,107 @@
+"""Cleaning and checking model output before it becomes a story.
+
+Cleaning removes what small models wrap around a story (preambles, markdown, quotes, sign-offs).
+Checks reject outputs a painter cannot use, and the storyteller regenerates. Some rejections can be
+salvaged: a multi-moment or dialogue output is still a scene, and a truncated one cut back to its last
+full sentence often is one. Weak models (SmolLM2-135M) rarely pass every check, so once its attempts run
+out the storyteller may return the first salvageable output, recording why (see core.py). Empty, too
+short, or truncated with too little left are never returned.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MIN_WORDS = 20
+
+_PREAMBLE = re.compile(
+    r"^\s*(?:(?:sure|certainly|of course|okay|ok|absolutely)\b[^\n]*?[!.:]\s*)?"
+    r"(?:(?:here(?:'s| is)|below is|this is)\b[^\n:]*:|(?:title|story|description|image description)"
+    r"\s*:[^\n]*\n|(?:title|story|description)\s*:)\s*",
+    re.IGNORECASE,
+)
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+.*$", re.MULTILINE)
+_BOLD_TITLE = re.compile(r"^\s*(\*\*|__)[^*_\n]{1,80}\1\s*$", re.MULTILINE)
+_EMPHASIS = re.compile(r"(\*\*|__|\*|_)(?=\S)(.+?)(?<=\S)\1")
+_BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+", re.MULTILINE)
+_FENCE = re.compile(r"^\s*```\w*\s*$", re.MULTILINE)
+_SIGN_OFF = re.compile(
+    r"\n\s*(?:i hope|let me know|feel free|this (?:image|scene|description|story) )[^\n]*$", re.IGNORECASE
+)
+_QUOTES = {'"': '"', "\u201c": "\u201d", "'": "'"}
+
+# One of these alone narrates time passing; "then" is common enough in scene descriptions
+# ("a then-empty street" is rare, "and then" is not) that it takes two to reject.
+_SEQUENCE = re.compile(
+    r"\b(after that|afterwards|afterward|later on|moments later|minutes later|hours later|days later|"
+    r"the next (?:day|morning|evening|week)|the following (?:day|morning)|eventually|in the end|"
+    r"soon after|shortly after|once upon a time|at last)\b",
+    re.IGNORECASE,
+)
+_THEN = re.compile(r"\b(then|later|finally)\b", re.IGNORECASE)
+_SPEECH = re.compile(r"[\"\u201c\u201d][^\"\u201c\u201d]{2,}?[\"\u201d\u201c]")
+_SPEECH_VERB = re.compile(r"\b(says|said|asks|asked|shouts|shouted|yells|yelled|whispers|whispered|replies)\b")
+
+
+_SENTENCE_END = re.compile(r"[.!?][\"'\u201d)]?(?=\s|$)")
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: str  # "empty", "truncated", "too_short", "multi_moment", "dialogue"
+    detail: str
+    text: str
+    # What could be returned if nothing better comes: the text, or a truncated text cut to full sentences.
+    salvage: str | None = None
+
+
+def clean(text: str) -> str:
+    """Strips preambles, markdown and wrapping quotes; joins the rest into plain paragraphs."""
+    text = _FENCE.sub("", text.strip())
+    text = _PREAMBLE.sub("", text, count=1)
+    text = _HEADING.sub("", text)
+    text = _BOLD_TITLE.sub("", text)
+    text = _EMPHASIS.sub(r"\2", text)
+    text = _BULLET.sub("", text)
+    text = _SIGN_OFF.sub("", text)
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]
+    text = "\n\n".join(paragraphs)
+    if len(text) > 1 and text[0] in _QUOTES and text[-1] == _QUOTES[text[0]]:
+        inner = text[1:-1]
+        if text[0] not in inner:  # one quoted story, not a story ending in speech
+            text = inner.strip()
+    return text
+
+
+def check(text: str, finish_reason: str) -> Rejection | None:
+    """The first reason `text` (already cleaned) cannot be a story, or None."""
+    if not text:
+        return Rejection("empty", "the model returned no text after cleaning", text)
+    words = len(text.split())
+    if finish_reason == "length":
+        cut = _full_sentences(text)
+        long_enough = len(cut.split()) >= MIN_WORDS
+        inner = check(cut, "stop") if long_enough else None
+        # A cut that is itself salvageable (say, multi-moment) is as usable as an untruncated one.
+        salvage = cut if long_enough and (inner is None or inner.salvage) else None
+        return Rejection("truncated", "the model hit max_tokens before finishing", text, salvage)
+    if words < MIN_WORDS:
+        return Rejection("too_short", f"{words} words, fewer than {MIN_WORDS}", text)
+    markers = [m.group(0).lower() for m in _SEQUENCE.finditer(text)]
+    thens = [m.group(0).lower() for m in _THEN.finditer(text)]
+    if markers or len(thens) >= 2:
+        found = ", ".join(dict.fromkeys(markers + thens))
+        return Rejection("multi_moment", f"narrates a sequence of moments ({found})", text, text)
+    speech = _SPEECH.findall(text)
+    quoted = sum(len(s) for s in speech)
+    if len(speech) >= 2 or quoted > 0.2 * len(text) or (speech and _SPEECH_VERB.search(text)):
+        detail = f"{len(speech)} quoted utterance(s), {quoted} of {len(text)} chars"
+        return Rejection("dialogue", detail, text, text)
+    return None
+
+
+def _full_sentences(text: str) -> str:
+    """`text` up to its last sentence end ("" if it has none)."""
+    ends = list(_SENTENCE_END.finditer(text))
+    return text[: ends[-1].end()].strip() if ends else ""

@@ -1,0 +1,88 @@
+"""Output cleaning and the checks that decide whether an output can be a story."""
+
+from __future__ import annotations
+
+import pytest
+
+from storytelling.story.postprocess import MIN_WORDS, check, clean
+
+SCENE = (
+    "In a crowded school canteen at noon, a dinner lady in a white cap has just dropped a tray of "
+    "spaghetti onto the floor, while a small boy with tomato sauce on his shirt stares at her in shock "
+    "and his sister covers her mouth to hide a laugh."
+)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        SCENE,
+        f"Sure! Here's a description of a storytelling image:\n\n{SCENE}",
+        f"Here is the story: {SCENE}",
+        f"**Title: The Spaghetti Incident**\n\n{SCENE}",
+        f"# The Spaghetti Incident\n\n{SCENE}",
+        f"Story: {SCENE}",
+        f'"{SCENE}"',
+        f"```\n{SCENE}\n```",
+        f"{SCENE}\n\nI hope you like this description!",
+    ],
+)
+def test_clean_strips_wrappers(raw):
+    assert clean(raw) == SCENE
+
+
+def test_clean_removes_emphasis_and_keeps_paragraphs():
+    assert clean("A **red** kite is *stuck*.\n\n\nA boy  cries.") == "A red kite is stuck.\n\nA boy cries."
+
+
+def test_clean_keeps_inner_quotes_of_a_story_that_ends_in_speech():
+    text = '"Look," a sign reads over the door, and a girl points at the word "Closed"'
+    assert clean(text) == text
+
+
+def test_clean_scene_passes():
+    assert check(SCENE, "stop") is None
+
+
+def test_empty_and_short_are_hard_rejections():
+    empty = check("", "stop")
+    assert empty.reason == "empty" and empty.salvage is None
+    short = check("A boy falls off a bike.", "stop")
+    assert short.reason == "too_short" and short.salvage is None and str(MIN_WORDS) in short.detail
+
+
+def test_truncated_is_salvaged_to_full_sentences_only_when_enough_remains():
+    cut = check(f"{SCENE} Behind them the cook", "length")
+    assert cut.reason == "truncated" and cut.salvage == SCENE
+    hopeless = check("A boy on a stool reaches up for the jar of cookies while his", "length")
+    assert hopeless.reason == "truncated" and hopeless.salvage is None
+
+
+def test_truncated_multi_moment_output_is_salvaged_like_an_untruncated_one():
+    rambling = f"{SCENE} After that, the boy runs away. Behind them the cook"
+    cut = check(rambling, "length")
+    assert cut.reason == "truncated"
+    assert cut.salvage == f"{SCENE} After that, the boy runs away."
+    assert check(cut.salvage, "stop").reason == "multi_moment"
+
+
+@pytest.mark.parametrize(
+    "marker", ["After that, the boy runs away.", "Moments later the teacher arrives.", "The next day it rains."]
+)
+def test_sequence_markers_are_multi_moment(marker):
+    rejection = check(f"{SCENE} {marker}", "stop")
+    assert rejection.reason == "multi_moment" and rejection.salvage == rejection.text
+
+
+def test_one_then_is_a_scene_two_are_a_sequence():
+    assert check(f"{SCENE} A cat, startled, then freezes under a chair.", "stop") is None
+    rejection = check(f"{SCENE} Then a cat jumps. Then the lady slips.", "stop")
+    assert rejection.reason == "multi_moment" and "then" in rejection.detail
+
+
+def test_quoted_speech_is_dialogue():
+    text = f'{SCENE} "Oh no!" she cries. "My shirt!" he answers.'
+    assert check(text, "stop").reason == "dialogue"
+    said = f'{SCENE} The boy said "sorry" quietly.'
+    assert check(said, "stop").reason == "dialogue"
+    assert check(f'{SCENE} A sign above the counter reads "Menu".', "stop") is None
