@@ -86,3 +86,12 @@ def test_quoted_speech_is_dialogue():
     said = f'{SCENE} The boy said "sorry" quietly.'
     assert check(said, "stop").reason == "dialogue"
     assert check(f'{SCENE} A sign above the counter reads "Menu".', "stop") is None
+
+
+def test_degenerate_repetition_is_rejected_and_salvaged_without_the_repeats():
+    looping = f"{SCENE} They are sad. They are sad. They are sad. They are sad."
+    rejection = check(looping, "stop")
+    assert rejection.reason == "repetitive"
+    assert "3 repeated sentence(s) of 5" in rejection.detail
+    assert rejection.salvage == f"{SCENE} They are sad."
+    assert check(f"{SCENE} They are sad.", "stop") is None

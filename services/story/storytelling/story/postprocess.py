@@ -1,7 +1,8 @@
 """Cleaning and checking model output before it becomes a story.
 
 Cleaning removes what small models wrap around a story (preambles, markdown, quotes, sign-offs).
-Checks reject outputs a painter cannot use, and the storyteller regenerates. Some rejections can be
+Checks reject outputs a painter cannot use (empty, too short, truncated, repetitive, multi-moment,
+dialogue), and the storyteller regenerates. Some rejections can be
 salvaged: a multi-moment or dialogue output is still a scene, and a truncated one cut back to its last
 full sentence often is one. Weak models (SmolLM2-135M) rarely pass every check, so once its attempts run
 out the storyteller may return the first salvageable output, recording why (see core.py). Empty, too
@@ -84,10 +85,17 @@ def check(text: str, finish_reason: str) -> Rejection | None:
         long_enough = len(cut.split()) >= MIN_WORDS
         inner = check(cut, "stop") if long_enough else None
         # A cut that is itself salvageable (say, multi-moment) is as usable as an untruncated one.
-        salvage = cut if long_enough and (inner is None or inner.salvage) else None
+        salvage = (cut if inner is None else inner.salvage) if long_enough else None
         return Rejection("truncated", "the model hit max_tokens before finishing", text, salvage)
     if words < MIN_WORDS:
         return Rejection("too_short", f"{words} words, fewer than {MIN_WORDS}", text)
+    sentences = _sentences(text)
+    unique = list(dict.fromkeys(sentences))
+    if len(sentences) - len(unique) >= 2:
+        kept = " ".join(unique)
+        salvage = kept if len(kept.split()) >= MIN_WORDS and check(kept, "stop") is None else None
+        detail = f"{len(sentences) - len(unique)} repeated sentence(s) of {len(sentences)}"
+        return Rejection("repetitive", detail, text, salvage)
     markers = [m.group(0).lower() for m in _SEQUENCE.finditer(text)]
     thens = [m.group(0).lower() for m in _THEN.finditer(text)]
     if markers or len(thens) >= 2:
@@ -99,6 +107,17 @@ def check(text: str, finish_reason: str) -> Rejection | None:
         detail = f"{len(speech)} quoted utterance(s), {quoted} of {len(text)} chars"
         return Rejection("dialogue", detail, text, text)
     return None
+
+
+def _sentences(text: str) -> list[str]:
+    """Sentences of `text`, whitespace-normalised, in order (a trailing fragment counts as one)."""
+    found, start = [], 0
+    for end in _SENTENCE_END.finditer(text):
+        found.append(" ".join(text[start : end.end()].split()))
+        start = end.end()
+    if text[start:].strip():
+        found.append(" ".join(text[start:].split()))
+    return [s for s in found if s]
 
 
 def _full_sentences(text: str) -> str:
