@@ -11,8 +11,8 @@ from typing import Any, Protocol
 
 from storytelling.evaluation.images import EncodedImage
 from storytelling.llm import ChatMessage, Completion, EngineSpec, SamplingParams
-from storytelling.llm.embedded import _eos_ids, _logprobs
-from storytelling.llm.openai import OpenAIChatEngine, _completion
+from storytelling.llm.embedded import eos_token_ids, token_logprobs
+from storytelling.llm.openai import OpenAIChatEngine, parse_completion
 from storytelling.runtime import deadlines
 from storytelling.runtime.errors import DeadlineExceeded, Unavailable
 
@@ -45,7 +45,7 @@ class OpenAIVisionEngine(OpenAIChatEngine):
         ]
         async with self._semaphore:
             payload = await self._post_with_retries("/chat/completions", body)
-        return _completion(payload, self.model)
+        return parse_completion(payload, self.model)
 
 
 class EmbeddedVisionEngine:
@@ -122,14 +122,14 @@ class EmbeddedVisionEngine:
             output = model.generate(**inputs, **options)
         prompt_len = inputs["input_ids"].shape[1]
         generated = output.sequences[0, prompt_len:].tolist()
-        ended = bool(generated) and generated[-1] in _eos_ids(model, tokenizer)
+        ended = bool(generated) and generated[-1] in eos_token_ids(model, tokenizer)
         return Completion(
             text=tokenizer.decode(generated, skip_special_tokens=True),
             finish_reason="stop" if ended else "length",
             prompt_tokens=prompt_len,
             completion_tokens=len(generated),
             model=self.model,
-            logprobs=_logprobs(tokenizer, generated, output.logits, params.top_logprobs)
+            logprobs=token_logprobs(tokenizer, generated, output.logits, params.top_logprobs)
             if params.top_logprobs is not None
             else None,
         )

@@ -98,7 +98,7 @@ class EmbeddedChatEngine:
             output = model.generate(**inputs, **options)
         prompt_len = inputs["input_ids"].shape[1]
         generated = output.sequences[0, prompt_len:].tolist()
-        ended = bool(generated) and generated[-1] in _eos_ids(model, tokenizer)
+        ended = bool(generated) and generated[-1] in eos_token_ids(model, tokenizer)
         text = tokenizer.decode(generated, skip_special_tokens=True)
         for stop in params.stop:
             ended = ended or stop in text
@@ -111,20 +111,20 @@ class EmbeddedChatEngine:
             prompt_tokens=prompt_len,
             completion_tokens=len(generated),
             model=self.model,
-            logprobs=_logprobs(tokenizer, generated, output.logits, params.top_logprobs)
+            logprobs=token_logprobs(tokenizer, generated, output.logits, params.top_logprobs)
             if params.top_logprobs is not None
             else None,
         )
 
 
-def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+def eos_token_ids(model: Any, tokenizer: Any) -> set[int]:
     configured = model.generation_config.eos_token_id
     ids = set(configured if isinstance(configured, list) else [configured])
     ids.add(tokenizer.eos_token_id)
     return {i for i in ids if i is not None}
 
 
-def _logprobs(tokenizer: Any, generated: list[int], logits: Sequence[Any], top: int) -> list[TokenLogprob]:
+def token_logprobs(tokenizer: Any, generated: list[int], logits: Sequence[Any], top: int) -> list[TokenLogprob]:
     """Log-probabilities of the raw model distribution (before temperature), as OpenAI reports them."""
     import torch
 

@@ -68,7 +68,7 @@ class OpenAIChatEngine:
         body = self._body(messages, params)
         async with self._semaphore:
             payload = await self._post_with_retries("/chat/completions", body)
-        return _completion(payload, self.model)
+        return parse_completion(payload, self.model)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -142,7 +142,7 @@ def _error_message(response: httpx.Response) -> str:
         return response.text[:500]
 
 
-def _completion(payload: dict[str, Any], model: str) -> Completion:
+def parse_completion(payload: dict[str, Any], model: str) -> Completion:
     choice = payload["choices"][0]
     usage = payload.get("usage") or {}
     content = (choice.get("logprobs") or {}).get("content")
