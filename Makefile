@@ -25,12 +25,13 @@ help:
 	@echo "make bench      run the benchmarks (ratios against baselines measured in the same run)"
 
 # The venv is rebuilt only when a requirements file changes (the stamp records that).
-$(VENV)/.stamp: $(REQS)
+$(VENV)/.stamp: $(REQS) pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/base.txt -r requirements/ml.txt -r requirements/dev.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements/nodeps.txt
 	$(PY) -m pip install --quiet packaging "ml-dtypes<=0.5.4"
+	$(PY) -m pip install --quiet --no-deps -e clients/python -e .
 	touch $@
 
 venv: $(VENV)/.stamp
