@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 import pytest_asyncio
 
@@ -65,3 +68,16 @@ async def test_unloadable_model_is_unavailable_naming_it(tmp_path):
         await engine.start()
     ready, detail = await engine.ready()
     assert not ready and "cannot load model" in detail
+
+
+async def test_closing_the_engine_stops_a_generation_in_flight():
+    engine = EmbeddedChatEngine()
+    await engine.start()
+    messages = [ChatMessage(role="user", content="Describe a crowded harbour at dawn in great detail.")]
+    call = asyncio.create_task(engine.chat(messages, SamplingParams(temperature=0, max_tokens=2000)))
+    await asyncio.sleep(2.0)  # generating now, far from 2000 tokens
+    started = time.monotonic()
+    await engine.aclose()
+    with pytest.raises(Unavailable, match="shutting down"):
+        await call
+    assert time.monotonic() - started < 10

@@ -98,7 +98,7 @@ class EmbeddedVisionEngine(InProcessModel):
         if time_left is not None:
             options["max_time"] = time_left
         with torch.inference_mode():
-            output = model.generate(**inputs, **options)
+            output = model.generate(**inputs, **options, stopping_criteria=self.stopping_criteria())
         prompt_len = inputs["input_ids"].shape[1]
         generated = output.sequences[0, prompt_len:].tolist()
         ended = bool(generated) and generated[-1] in eos_token_ids(model, tokenizer)

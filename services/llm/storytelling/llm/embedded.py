@@ -15,7 +15,7 @@ from storytelling.llm import smollm2
 from storytelling.llm.inprocess import InProcessModel
 from storytelling.llm.engine import ChatMessage, Completion, SamplingParams, TokenLogprob
 from storytelling.runtime import deadlines
-from storytelling.runtime.errors import DeadlineExceeded, FailedPrecondition
+from storytelling.runtime.errors import DeadlineExceeded, FailedPrecondition, Unavailable
 
 
 class EmbeddedChatEngine(InProcessModel):
@@ -69,10 +69,13 @@ class EmbeddedChatEngine(InProcessModel):
             options.update(stop_strings=list(params.stop), tokenizer=tokenizer)
         if time_left is not None:
             options["max_time"] = time_left
+        options["stopping_criteria"] = self.stopping_criteria()
         if params.seed is not None:
             torch.manual_seed(params.seed)
         with torch.inference_mode():
             output = model.generate(**inputs, **options)
+        if self.closing.is_set():
+            raise Unavailable(f"{self.model} is shutting down")
         prompt_len = inputs["input_ids"].shape[1]
         generated = output.sequences[0, prompt_len:].tolist()
         ended = bool(generated) and generated[-1] in eos_token_ids(model, tokenizer)

@@ -7,6 +7,7 @@ serialises calls and `asyncio.to_thread` keeps the event loop free for health ch
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -26,6 +27,9 @@ class InProcessModel:
         self._lock = asyncio.Lock()
         self._loaded: tuple[Any, Any] | None = None
         self._error = ""
+        # Set by aclose: a generation running in the worker thread stops at its next token, so a
+        # shutting-down service is not kept alive by a thread the interpreter must wait for.
+        self.closing = threading.Event()
 
     def _load(self) -> tuple[Any, Any]:
         """Loads (processor or tokenizer, model); runs in a worker thread."""
@@ -51,4 +55,17 @@ class InProcessModel:
             return await asyncio.to_thread(fn, *args)
 
     async def aclose(self) -> None:
+        self.closing.set()
         self._loaded = None
+
+    def stopping_criteria(self) -> list[Any]:
+        """transformers stopping criteria that end `generate` once this model is closing."""
+        from transformers import StoppingCriteria
+
+        closing = self.closing
+
+        class Closing(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
+                return closing.is_set()
+
+        return [Closing()]
