@@ -38,7 +38,9 @@ def options(max_tokens: int, max_attempts: int) -> story_pb2.StoryRequestOptions
     )
 
 
-async def write_many(address: str, count: int, concurrency: int, opts) -> tuple[float, list[common_pb2.Story]]:
+async def write_many(
+    address: str, count: int, concurrency: int, opts
+) -> tuple[float, list[common_pb2.Story]]:
     """(seconds, stories) for `count` WriteStory calls with `concurrency` in flight."""
     async with grpc.aio.insecure_channel(address) as channel:
         stub = story_pb2_grpc.StoryServiceStub(channel)
@@ -89,11 +91,17 @@ def memory(pid: int) -> dict[str, object]:
 def summary(label: str, seconds: float, stories: list[common_pb2.Story]) -> dict[str, object]:
     tokens = sum(s.provenance.completion_tokens for s in stories)
     regenerated = sum(len(s.provenance.rejected) for s in stories)
-    salvaged = sum(any(r.detail.startswith("returned anyway") for r in s.provenance.rejected) for s in stories)
+    salvaged = sum(
+        any(r.detail.startswith("returned anyway") for r in s.provenance.rejected) for s in stories
+    )
     row = {
-        "run": label, "stories": len(stories), "seconds": round(seconds, 2),
-        "stories_per_s": round(len(stories) / seconds, 3), "accepted_tokens_per_s": round(tokens / seconds, 1),
-        "rejected_outputs": regenerated, "salvaged_stories": salvaged,
+        "run": label,
+        "stories": len(stories),
+        "seconds": round(seconds, 2),
+        "stories_per_s": round(len(stories) / seconds, 3),
+        "accepted_tokens_per_s": round(tokens / seconds, 1),
+        "rejected_outputs": regenerated,
+        "salvaged_stories": salvaged,
     }
     print(json.dumps(row), flush=True)
     return row
@@ -102,7 +110,9 @@ def summary(label: str, seconds: float, stories: list[common_pb2.Story]) -> dict
 async def main(args: argparse.Namespace) -> None:
     opts = options(args.max_tokens, args.max_attempts)
     with start_vllm(materialize(), SERVED) as llm:
-        engines = json.dumps({"vllm": {"kind": "openai", "base_url": llm.base_url, "model": SERVED, "max_concurrency": 8}})
+        engines = json.dumps(
+            {"vllm": {"kind": "openai", "base_url": llm.base_url, "model": SERVED, "max_concurrency": 8}}
+        )
         service_args = ["--engines", engines, "--default-engine", "vllm", "--concurrency", "8"]
         with service_process("storytelling.story", args=service_args) as proc:
             pid = proc.process.pid
@@ -112,16 +122,26 @@ async def main(args: argparse.Namespace) -> None:
             batched = summary("concurrency=8", *await write_many(proc.address, args.stories, 8, opts))
             streamed = await stream(proc.address, args.stories, opts)
             loaded = memory(pid)
-    print(json.dumps({
-        "speedup_c8_over_c1": round(batched["stories_per_s"] / sequential["stories_per_s"], 2),
-        "tokens_speedup_c8_over_c1": round(batched["accepted_tokens_per_s"] / sequential["accepted_tokens_per_s"], 2),
-        **streamed,
-        "service_memory_idle": idle, "service_memory_after": loaded,
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "speedup_c8_over_c1": round(batched["stories_per_s"] / sequential["stories_per_s"], 2),
+                "tokens_speedup_c8_over_c1": round(
+                    batched["accepted_tokens_per_s"] / sequential["accepted_tokens_per_s"], 2
+                ),
+                **streamed,
+                "service_memory_idle": idle,
+                "service_memory_after": loaded,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--stories", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--max-attempts", type=int, default=1, help="regenerations after a rejected output")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import typing
 from pathlib import Path
 
 from pydantic_core import PydanticUndefined
@@ -47,9 +46,12 @@ def _default(info) -> str:
     if hasattr(value, "get_secret_value"):
         return "(secret)"
     if isinstance(value, Path) and str(value).startswith(str(Path.home())):
-        value = "~" + str(value)[len(str(Path.home())):]
+        value = "~" + str(value)[len(str(Path.home())) :]
     if isinstance(value, dict):
-        value = {k: v.model_dump(exclude_defaults=True) if hasattr(v, "model_dump") else v for k, v in value.items()}
+        value = {
+            k: v.model_dump(exclude_defaults=True) if hasattr(v, "model_dump") else v
+            for k, v in value.items()
+        }
     return f"`{value}`" if value not in ("", None) else "empty" if value == "" else "unset"
 
 
@@ -83,7 +85,13 @@ def render() -> str:
     common = set(ServiceSettings.model_fields) - {"port", "metrics_port"}
     for service, path in SETTINGS.items():
         cls = load(path)
-        lines += ["", f"## {service}", "", f"`python -m storytelling.{service}`, settings class `{path}`.", ""]
+        lines += [
+            "",
+            f"## {service}",
+            "",
+            f"`python -m storytelling.{service}`, settings class `{path}`.",
+            "",
+        ]
         lines += table(cls, skip=common)
     return "\n".join(lines) + "\n"
 

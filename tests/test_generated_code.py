@@ -13,9 +13,13 @@ def test_generated_code_is_up_to_date(tmp_path: Path):
     committed = DEFAULT_OUT / PACKAGE
     names = sorted(p.name for p in fresh)
     assert names == sorted(
-        p.name for p in committed.iterdir() if p.name.endswith(("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi"))
+        p.name
+        for p in committed.iterdir()
+        if p.name.endswith(("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi"))
     ), "generated file set differs from protos/: run `make proto`"
-    stale = [name for name in names if not filecmp.cmp(tmp_path / PACKAGE / name, committed / name, shallow=False)]
+    stale = [
+        name for name in names if not filecmp.cmp(tmp_path / PACKAGE / name, committed / name, shallow=False)
+    ]
     assert not stale, f"stale generated code, run `make proto`: {stale}"
 
 
@@ -27,7 +31,9 @@ def test_every_message_and_field_is_documented():
         for number, line in enumerate(lines):
             stripped = line.strip()
             is_decl = stripped.startswith(("message ", "rpc ", "enum ", "service ")) or (
-                "=" in stripped and stripped.endswith(";") and not stripped.startswith(("syntax", "option ", "import", "package", "//"))
+                "=" in stripped
+                and stripped.endswith(";")
+                and not stripped.startswith(("syntax", "option ", "import", "package", "//"))
             )
             if not is_decl:
                 continue

@@ -75,13 +75,16 @@ def _render_bad(channel: grpc.Channel) -> None:
 
 
 def _render_slow(channel: grpc.Channel) -> object:
-    request = render_pb2.RenderRequest(prompt=STORIES[0], painter="embedded", width=128, height=128, steps=100, seed=3)
+    request = render_pb2.RenderRequest(
+        prompt=STORIES[0], painter="embedded", width=128, height=128, steps=100, seed=3
+    )
     return render_pb2_grpc.RenderServiceStub(channel).Render(request, timeout=300)
 
 
 def _evaluation_bad(channel: grpc.Channel) -> None:
     evaluation_pb2_grpc.EvaluationServiceStub(channel).Diversity(
-        evaluation_pb2.DiversityRequest(stories=STORIES, options=evaluation_pb2.DiversityOptions(k=-1)), timeout=30
+        evaluation_pb2.DiversityRequest(stories=STORIES, options=evaluation_pb2.DiversityOptions(k=-1)),
+        timeout=30,
     )
 
 
@@ -100,21 +103,55 @@ def _orchestrator_bad(channel: grpc.Channel) -> None:
 
 def _orchestrator_slow(channel: grpc.Channel) -> object:
     spec = pipeline_pb2.JobSpec(
-        items=1, seed=5, skip_render=True, skip_evaluation=True,
+        items=1,
+        seed=5,
+        skip_render=True,
+        skip_evaluation=True,
         story=story_pb2.StoryRequestOptions(sampling=common_pb2.SamplingParams(max_tokens=48)),
     )
-    return pipeline_pb2_grpc.PipelineServiceStub(channel).RunItem(pipeline_pb2.RunItemRequest(spec=spec), timeout=300)
+    return pipeline_pb2_grpc.PipelineServiceStub(channel).RunItem(
+        pipeline_pb2.RunItemRequest(spec=spec), timeout=300
+    )
 
 
 CASES = [
-    Case("story", "storytelling.v1.StoryService", {"WriteStory", "WriteStories", "ListPools", "ListModes"},
-         _story_bad, "options.sampling.temperature", "WriteStory", _story_slow),
-    Case("render", "storytelling.v1.RenderService", {"Render", "RenderStream", "ListPainters"},
-         _render_bad, "width", "Render", _render_slow, ("--embedded-model", "tiny-random")),
-    Case("evaluation", "storytelling.v1.EvaluationService", {"EvaluateItem", "EvaluateSet", "Diversity"},
-         _evaluation_bad, "options.k", "Diversity", _evaluation_slow),
-    Case("orchestrator", "storytelling.v1.PipelineService", {"CreateJob", "WatchJob", "CancelJob", "RunItem"},
-         _orchestrator_bad, "spec.items", "RunItem", _orchestrator_slow),
+    Case(
+        "story",
+        "storytelling.v1.StoryService",
+        {"WriteStory", "WriteStories", "ListPools", "ListModes"},
+        _story_bad,
+        "options.sampling.temperature",
+        "WriteStory",
+        _story_slow,
+    ),
+    Case(
+        "render",
+        "storytelling.v1.RenderService",
+        {"Render", "RenderStream", "ListPainters"},
+        _render_bad,
+        "width",
+        "Render",
+        _render_slow,
+        ("--embedded-model", "tiny-random"),
+    ),
+    Case(
+        "evaluation",
+        "storytelling.v1.EvaluationService",
+        {"EvaluateItem", "EvaluateSet", "Diversity"},
+        _evaluation_bad,
+        "options.k",
+        "Diversity",
+        _evaluation_slow,
+    ),
+    Case(
+        "orchestrator",
+        "storytelling.v1.PipelineService",
+        {"CreateJob", "WatchJob", "CancelJob", "RunItem"},
+        _orchestrator_bad,
+        "spec.items",
+        "RunItem",
+        _orchestrator_slow,
+    ),
 ]
 IDS = [case.service for case in CASES]
 
@@ -168,10 +205,16 @@ def _in_flight(metrics_url: str, service: str, method: str) -> float:
 def test_sigterm_finishes_the_rpc_in_flight_then_exits(stack: LocalStack, case: Case, tmp_path: Path):
     args = list(case.args)
     if case.service == "orchestrator":
-        args += ["--data-dir", str(tmp_path),
-                 "--story-address", stack.services["story"].address,
-                 "--render-address", stack.services["render"].address,
-                 "--evaluation-address", stack.services["evaluation"].address]
+        args += [
+            "--data-dir",
+            str(tmp_path),
+            "--story-address",
+            stack.services["story"].address,
+            "--render-address",
+            stack.services["render"].address,
+            "--evaluation-address",
+            stack.services["evaluation"].address,
+        ]
     proc = start_service_process(f"storytelling.{case.service}", args=[*args, "--grace-period-s", "300"])
     try:
         proc.wait_serving(300)

@@ -49,9 +49,12 @@ async def test_seeded_generation_is_reproducible(engine):
 async def test_greedy_logprobs_and_stop(engine):
     done = await engine.chat(ASK, SamplingParams(temperature=0.0, max_tokens=16, top_logprobs=3))
     assert len(done.logprobs) == 16
-    assert all(len(t.top) == 3 and max(t.top.values()) == pytest.approx(t.logprob, abs=1e-4) for t in done.logprobs)
+    assert all(
+        len(t.top) == 3 and max(t.top.values()) == pytest.approx(t.logprob, abs=1e-4) for t in done.logprobs
+    )
     short = await engine.chat(
-        [ChatMessage("user", "Count: 1, 2, 3, 4, 5, 6")], SamplingParams(temperature=0.0, max_tokens=32, stop=(",",))
+        [ChatMessage("user", "Count: 1, 2, 3, 4, 5, 6")],
+        SamplingParams(temperature=0.0, max_tokens=32, stop=(",",)),
     )
     assert short.finish_reason == "stop" and "," not in short.text
 

@@ -72,10 +72,14 @@ def _scripted(statuses: list[int], seen: list[int]) -> httpx.MockTransport:
         seen.append(status)
         if status != 200:
             return httpx.Response(status, json={"error": {"message": f"status {status}"}})
-        return httpx.Response(200, json={
-            "model": "m", "choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 1},
-        })
+        return httpx.Response(
+            200,
+            json={
+                "model": "m",
+                "choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1},
+            },
+        )
 
     return httpx.MockTransport(answer)
 
@@ -83,14 +87,18 @@ def _scripted(statuses: list[int], seen: list[int]) -> httpx.MockTransport:
 @pytest.mark.parametrize("transient", [429, 500, 502, 503])
 async def test_transient_statuses_are_retried_with_backoff(transient):
     seen: list[int] = []
-    engine = OpenAIChatEngine("http://engine/v1", "m", backoff_s=0.01, transport=_scripted([transient] * 2 + [200], seen))
+    engine = OpenAIChatEngine(
+        "http://engine/v1", "m", backoff_s=0.01, transport=_scripted([transient] * 2 + [200], seen)
+    )
     done = await engine.chat(ASK, SamplingParams())
     assert (done.text, done.prompt_tokens, seen) == ("ok", 3, [transient, transient, 200])
 
 
 async def test_retries_are_bounded_and_client_errors_final():
     seen: list[int] = []
-    engine = OpenAIChatEngine("http://engine/v1", "m", max_retries=2, backoff_s=0.01, transport=_scripted([503], seen))
+    engine = OpenAIChatEngine(
+        "http://engine/v1", "m", max_retries=2, backoff_s=0.01, transport=_scripted([503], seen)
+    )
     with pytest.raises(Unavailable, match="answered 503"):
         await engine.chat(ASK, SamplingParams())
     assert seen == [503, 503, 503]

@@ -76,13 +76,17 @@ def test_invalid_configuration_stops_start_up_naming_env_var_and_flag():
     env_run = subprocess.run(
         [sys.executable, "-m", PROBE],
         env={**__import__("os").environ, "STORYTELLING_PROBE_GRACE_PERIOD_S": "-3"},
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert env_run.returncode == 2
     assert "grace_period_s (STORYTELLING_PROBE_GRACE_PERIOD_S)" in env_run.stderr
     flag_run = subprocess.run(
         [sys.executable, "-m", PROBE, "--port", "99999", "--log-format", "xml"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert flag_run.returncode == 2
     assert "port (--port)" in flag_run.stderr and "log_format (--log-format)" in flag_run.stderr

@@ -31,7 +31,9 @@ def test_prometheus_scrapes_runtime_metrics():
                 for _ in range(20):
                     stub.ListModes(story_pb2.ListModesRequest())
                 with pytest.raises(grpc.RpcError):
-                    stub.WriteStory(story_pb2.WriteStoryRequest(options=story_pb2.StoryRequestOptions(num_exemplars=-1)))
+                    stub.WriteStory(
+                        story_pb2.WriteStoryRequest(options=story_pb2.StoryRequestOptions(num_exemplars=-1))
+                    )
                 results = {name: prom.query(q) for name, q in QUERIES.items()}
                 if all(results.values()):
                     break

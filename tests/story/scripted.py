@@ -43,7 +43,9 @@ class ScriptedEngine:
         finally:
             self.in_flight -= 1
         text, finish = self.replies[min(len(self.calls) - 1, len(self.replies) - 1)]
-        return Completion(text, finish, prompt_tokens=100, completion_tokens=len(text.split()), model=self.model)
+        return Completion(
+            text, finish, prompt_tokens=100, completion_tokens=len(text.split()), model=self.model
+        )
 
     async def aclose(self) -> None:
         pass

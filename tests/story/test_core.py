@@ -35,13 +35,26 @@ def storyteller(engine: ScriptedEngine | None = None, **limits) -> Storyteller:
         (StoryOptions(max_tokens=5000), "options.sampling.max_tokens", "must be in [16, 4096], got 5000"),
         (StoryOptions(max_attempts=11), "options.max_attempts", "must be in [0, 10], got 11"),
         (StoryOptions(theme="x" * 301), "options.theme", "at most 300 characters"),
-        (StoryOptions(inline_pool=InlinePool("mine", b"")), "options.inline_pool.content", "the pool is empty"),
-        (StoryOptions(inline_pool=InlinePool("mine", b"img_id,story\n1,\n")), "options.inline_pool.content",
-         "line 2: field 'story' is missing or empty"),
-        (StoryOptions(inline_pool=InlinePool("mine", b'{"id": 1, "story": "a"}', "xml")),
-         "options.inline_pool.format", "must be 'csv', 'jsonl' or empty"),
-        (StoryOptions(inline_pool=InlinePool("mine", b'img_id,story\n1,"a b"\n2,"c d"\n')),
-         "options.num_exemplars", "3 exemplars requested but pool 'mine' has 2"),
+        (
+            StoryOptions(inline_pool=InlinePool("mine", b"")),
+            "options.inline_pool.content",
+            "the pool is empty",
+        ),
+        (
+            StoryOptions(inline_pool=InlinePool("mine", b"img_id,story\n1,\n")),
+            "options.inline_pool.content",
+            "line 2: field 'story' is missing or empty",
+        ),
+        (
+            StoryOptions(inline_pool=InlinePool("mine", b'{"id": 1, "story": "a"}', "xml")),
+            "options.inline_pool.format",
+            "must be 'csv', 'jsonl' or empty",
+        ),
+        (
+            StoryOptions(inline_pool=InlinePool("mine", b'img_id,story\n1,"a b"\n2,"c d"\n')),
+            "options.num_exemplars",
+            "3 exemplars requested but pool 'mine' has 2",
+        ),
     ],
 )
 async def test_bad_options_name_the_field_and_never_reach_the_engine(options, field, message):
@@ -69,7 +82,12 @@ async def test_cor_guided_story_has_full_provenance():
     story = await storyteller(engine).write(StoryOptions(theme="a harbour at dawn", temperature=0.5), seed=42)
     p = story.provenance
     assert story.text == SCENE and story.id.startswith("st-")
-    assert (p.mode, p.prompt_version, p.pool, p.seed) == (Mode.COR_GUIDED, "cor-guided/1", "storytelling_v1", 42)
+    assert (p.mode, p.prompt_version, p.pool, p.seed) == (
+        Mode.COR_GUIDED,
+        "cor-guided/1",
+        "storytelling_v1",
+        42,
+    )
     assert len(p.exemplar_ids) == 3 and len(set(p.exemplar_ids)) == 3
     assert (p.engine.kind, p.engine.model) == ("scripted", "script")
     assert p.sampling.temperature == 0.5 and p.sampling.max_tokens == 320
@@ -90,7 +108,9 @@ async def test_same_seed_same_exemplars_and_engine_seed_other_seed_differs():
     assert first.provenance.exemplar_ids == again.provenance.exemplar_ids
     assert first.provenance.sampling == again.provenance.sampling
     assert first.provenance.exemplar_ids != other.provenance.exemplar_ids
-    assert all(i in {e.id for e in builtin_pools()[0].candidates("train")} for i in first.provenance.exemplar_ids)
+    assert all(
+        i in {e.id for e in builtin_pools()[0].candidates("train")} for i in first.provenance.exemplar_ids
+    )
 
 
 async def test_naive_mode_uses_no_exemplars():
@@ -103,14 +123,25 @@ async def test_naive_mode_uses_no_exemplars():
 
 async def test_inline_pool_is_sampled_and_named_in_provenance():
     content = "img_id,story\n" + "".join(f'u{i},"User story number {i} about a market."\n' for i in range(5))
-    story = await storyteller().write(StoryOptions(inline_pool=InlinePool("mine", content.encode()), num_exemplars=2))
+    story = await storyteller().write(
+        StoryOptions(inline_pool=InlinePool("mine", content.encode()), num_exemplars=2)
+    )
     assert story.provenance.pool == "mine"
-    assert all(i.startswith("u") for i in story.provenance.exemplar_ids) and len(story.provenance.exemplar_ids) == 2
+    assert (
+        all(i.startswith("u") for i in story.provenance.exemplar_ids)
+        and len(story.provenance.exemplar_ids) == 2
+    )
 
 
 async def test_rejected_outputs_are_regenerated_with_fresh_seeds_and_recorded():
-    engine = ScriptedEngine([("", "stop"), (SCENE[:60], "length"), (f"{SCENE} Moments later it rains.", "stop"),
-                             (f"Sure! Here is the scene:\n\n**{SCENE}**", "stop")])
+    engine = ScriptedEngine(
+        [
+            ("", "stop"),
+            (SCENE[:60], "length"),
+            (f"{SCENE} Moments later it rains.", "stop"),
+            (f"Sure! Here is the scene:\n\n**{SCENE}**", "stop"),
+        ]
+    )
     story = await storyteller(engine).write(StoryOptions(), seed=5)
     assert story.text == SCENE
     assert [r.reason for r in story.provenance.rejected] == ["empty", "truncated", "multi_moment"]
@@ -121,8 +152,9 @@ async def test_rejected_outputs_are_regenerated_with_fresh_seeds_and_recorded():
 
 
 async def test_when_attempts_run_out_the_first_salvageable_output_is_returned_and_says_so():
-    engine = ScriptedEngine([("", "stop"), (f"{SCENE} Then a cat jumps. Then it rains.", "stop"),
-                             (f"{SCENE} And the", "length")])
+    engine = ScriptedEngine(
+        [("", "stop"), (f"{SCENE} Then a cat jumps. Then it rains.", "stop"), (f"{SCENE} And the", "length")]
+    )
     story = await storyteller(engine).write(StoryOptions(max_attempts=2), seed=5)
     assert len(engine.calls) == 3
     assert story.text == f"{SCENE} Then a cat jumps. Then it rains."
@@ -148,7 +180,9 @@ async def test_no_salvageable_output_is_a_clear_error():
 
 async def test_write_many_is_bounded_derives_seeds_and_streams_every_index():
     engine = ScriptedEngine(delay_s=0.05)
-    results = [item async for item in storyteller(engine, concurrency=3).write_many(StoryOptions(), 10, seed=9)]
+    results = [
+        item async for item in storyteller(engine, concurrency=3).write_many(StoryOptions(), 10, seed=9)
+    ]
     assert sorted(i for i, _ in results) == list(range(10))
     assert engine.peak_in_flight == 3
     by_index = dict(results)

@@ -29,7 +29,9 @@ def openai_service(base_url: str) -> StoryService:
     return StoryService.from_settings(StorySettings(engines={"vllm": spec}, default_engine="vllm"))
 
 
-def options(mode: int = common_pb2.STORY_MODE_COR_GUIDED, max_tokens: int = 200) -> story_pb2.StoryRequestOptions:
+def options(
+    mode: int = common_pb2.STORY_MODE_COR_GUIDED, max_tokens: int = 200
+) -> story_pb2.StoryRequestOptions:
     return story_pb2.StoryRequestOptions(
         mode=mode, sampling=common_pb2.SamplingParams(max_tokens=max_tokens), max_attempts=3
     )
@@ -45,12 +47,20 @@ def assert_accounted_for(story: common_pb2.Story) -> None:
 async def test_write_story_and_stream_on_vllm(vllm_server):
     async with running_service(openai_service(vllm_server.base_url), RUNTIME) as channel:
         stub = story_pb2_grpc.StoryServiceStub(channel)
-        one = (await stub.WriteStory(story_pb2.WriteStoryRequest(options=options(), seed=11), timeout=300)).story
+        one = (
+            await stub.WriteStory(story_pb2.WriteStoryRequest(options=options(), seed=11), timeout=300)
+        ).story
         assert_accounted_for(one)
         p = one.provenance
-        assert (p.engine.kind, p.engine.endpoint, p.engine.model) == ("openai", vllm_server.base_url, SERVED_MODEL)
+        assert (p.engine.kind, p.engine.endpoint, p.engine.model) == (
+            "openai",
+            vllm_server.base_url,
+            SERVED_MODEL,
+        )
         assert len(p.exemplars) == 3 and p.prompt_tokens > 500  # the dimensions guide and three exemplars
-        request = story_pb2.WriteStoriesRequest(options=options(common_pb2.STORY_MODE_NAIVE, 160), count=4, seed=2)
+        request = story_pb2.WriteStoriesRequest(
+            options=options(common_pb2.STORY_MODE_NAIVE, 160), count=4, seed=2
+        )
         replies = [r async for r in stub.WriteStories(request, timeout=300)]
         assert sorted(r.index for r in replies) == [0, 1, 2, 3]
         for reply in replies:
@@ -89,4 +99,7 @@ async def test_embedded_engine_is_reproducible_with_a_seed():
     assert first.text == again.text and first.id == again.id
     assert [e.id for e in first.provenance.exemplars] == [e.id for e in again.provenance.exemplars]
     assert first.provenance.rejected == again.provenance.rejected
-    assert first.provenance.engine.kind == "embedded" and first.provenance.engine.model == "SmolLM2-135M-Instruct"
+    assert (
+        first.provenance.engine.kind == "embedded"
+        and first.provenance.engine.model == "SmolLM2-135M-Instruct"
+    )

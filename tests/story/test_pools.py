@@ -9,7 +9,9 @@ import pytest
 from storytelling.story.dimensions import NAMES
 from storytelling.story.pools import PoolFormatError, PoolRegistry, builtin_pools, load_pool, parse_pool
 
-STORY = "A boy on a tipping stool reaches for cookies while his mother, lost in thought, lets the sink overflow."
+STORY = (
+    "A boy on a tipping stool reaches for cookies while his mother, lost in thought, lets the sink overflow."
+)
 
 
 def test_shipped_pool_is_tagged_split_and_covers_every_dimension():
@@ -51,7 +53,11 @@ def test_jsonl_with_optional_fields_and_blank_lines():
     [
         ("", "", "the pool is empty"),
         ("   \n", "jsonl", "the pool is empty"),
-        ("img_id,text\n1,hello\n", "csv", "line 1: the CSV header must have columns img_id,story; missing story"),
+        (
+            "img_id,text\n1,hello\n",
+            "csv",
+            "line 1: the CSV header must have columns img_id,story; missing story",
+        ),
         ('img_id,story\n1,"ok story"\n2,\n', "csv", "line 3: field 'story' is missing or empty"),
         ("img_id,story\n,some story\n", "csv", "line 2: field 'img_id' is missing or empty"),
         ("img_id,story\n1,a,b\n", "csv", "line 2: more values than header columns"),
@@ -59,11 +65,22 @@ def test_jsonl_with_optional_fields_and_blank_lines():
         ('{"id": "a", "story": "x"}\n["b", "y"]\n', "jsonl", "line 2: expected a JSON object, got list"),
         ('{"id": "a"}\n', "jsonl", "line 1: field 'story' is missing or empty"),
         ('{"id": "a", "story": 3}\n', "jsonl", "line 1: field 'story' must be a string"),
-        ('{"id": "a", "story": "x", "dimensions": ["weather"]}\n', "jsonl", "line 1: field 'dimensions' has unknown"),
-        ('{"id": "a", "story": "x", "dimensions": "event"}\n', "jsonl", "line 1: field 'dimensions' must be a list"),
+        (
+            '{"id": "a", "story": "x", "dimensions": ["weather"]}\n',
+            "jsonl",
+            "line 1: field 'dimensions' has unknown",
+        ),
+        (
+            '{"id": "a", "story": "x", "dimensions": "event"}\n',
+            "jsonl",
+            "line 1: field 'dimensions' must be a list",
+        ),
         ('{"id": "a", "story": "x", "split": "dev"}\n', "jsonl", "line 1: field 'split' must be one of"),
-        ('{"id": "a", "story": "x"}\n\n{"id": "a", "story": "y"}\n', "jsonl",
-         "line 3: duplicate id 'a' (first on line 1)"),
+        (
+            '{"id": "a", "story": "x"}\n\n{"id": "a", "story": "y"}\n',
+            "jsonl",
+            "line 3: duplicate id 'a' (first on line 1)",
+        ),
         ("img_id,story\n", "csv", "the pool has no stories"),
         ("a,b", "yaml", "unknown format 'yaml'"),
     ],

@@ -67,7 +67,8 @@ def test_truncated_multi_moment_output_is_salvaged_like_an_untruncated_one():
 
 
 @pytest.mark.parametrize(
-    "marker", ["After that, the boy runs away.", "Moments later the teacher arrives.", "The next day it rains."]
+    "marker",
+    ["After that, the boy runs away.", "Moments later the teacher arrives.", "The next day it rains."],
 )
 def test_sequence_markers_are_multi_moment(marker):
     rejection = check(f"{SCENE} {marker}", "stop")

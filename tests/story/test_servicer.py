@@ -30,7 +30,9 @@ async def test_write_story_returns_the_story_and_provenance():
     async with running_service(service(), SETTINGS) as channel:
         stub = story_pb2_grpc.StoryServiceStub(channel)
         options = story_pb2.StoryRequestOptions(
-            mode=common_pb2.STORY_MODE_COR_GUIDED, num_exemplars=2, sampling=common_pb2.SamplingParams(top_p=0.9)
+            mode=common_pb2.STORY_MODE_COR_GUIDED,
+            num_exemplars=2,
+            sampling=common_pb2.SamplingParams(top_p=0.9),
         )
         reply = await stub.WriteStory(story_pb2.WriteStoryRequest(options=options, seed=3, story_id="mine"))
     story = reply.story
@@ -66,10 +68,13 @@ async def test_list_pools_modes_and_engines():
     (pool,) = pools.pools
     assert pools.default_pool == "storytelling_v1" == pool.name
     assert pool.size == sum(pool.splits.values()) and set(pool.splits) == {"train", "test"}
-    assert set(pool.dimension_counts) == {n for n in common_pb2.Dimension.keys() if n != "DIMENSION_UNSPECIFIED"}
+    assert set(pool.dimension_counts) == {
+        n for n in common_pb2.Dimension.keys() if n != "DIMENSION_UNSPECIFIED"
+    }
     assert "not CogBench" in pool.source
     assert {(m.mode, m.prompt_version) for m in modes.modes} == {
-        (common_pb2.STORY_MODE_NAIVE, "naive/1"), (common_pb2.STORY_MODE_COR_GUIDED, "cor-guided/1")
+        (common_pb2.STORY_MODE_NAIVE, "naive/1"),
+        (common_pb2.STORY_MODE_COR_GUIDED, "cor-guided/1"),
     }
     assert engines.default_engine == "scripted"
     assert [(e.name, e.ready, e.ref.kind) for e in engines.engines] == [("scripted", True, "scripted")]
@@ -85,15 +90,30 @@ def _options(**fields) -> story_pb2.StoryRequestOptions:
         (story_pb2.WriteStoryRequest(options=_options(mode=9)), "options.mode"),
         (story_pb2.WriteStoryRequest(options=_options(pool="cogbench")), "options.pool"),
         (story_pb2.WriteStoryRequest(options=_options(num_exemplars=500)), "options.num_exemplars"),
-        (story_pb2.WriteStoryRequest(options=_options(sampling=common_pb2.SamplingParams(temperature=2.5))),
-         "options.sampling.temperature"),
-        (story_pb2.WriteStoryRequest(options=_options(sampling=common_pb2.SamplingParams(max_tokens=4097))),
-         "options.sampling.max_tokens"),
-        (story_pb2.WriteStoryRequest(options=_options(inline_pool=story_pb2.InlinePool(name="x"))),
-         "options.inline_pool.content"),
-        (story_pb2.WriteStoryRequest(options=_options(
-            inline_pool=story_pb2.InlinePool(name="x", content=b'{"id": "a", "story": "s"}\n{oops}\n'))),
-         "options.inline_pool.content"),
+        (
+            story_pb2.WriteStoryRequest(
+                options=_options(sampling=common_pb2.SamplingParams(temperature=2.5))
+            ),
+            "options.sampling.temperature",
+        ),
+        (
+            story_pb2.WriteStoryRequest(
+                options=_options(sampling=common_pb2.SamplingParams(max_tokens=4097))
+            ),
+            "options.sampling.max_tokens",
+        ),
+        (
+            story_pb2.WriteStoryRequest(options=_options(inline_pool=story_pb2.InlinePool(name="x"))),
+            "options.inline_pool.content",
+        ),
+        (
+            story_pb2.WriteStoryRequest(
+                options=_options(
+                    inline_pool=story_pb2.InlinePool(name="x", content=b'{"id": "a", "story": "s"}\n{oops}\n')
+                )
+            ),
+            "options.inline_pool.content",
+        ),
     ],
 )
 async def test_bad_requests_are_invalid_argument_naming_the_field(request_, field):

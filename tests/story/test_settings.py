@@ -26,7 +26,16 @@ def test_engines_and_pools_from_flags(tmp_path):
     pool = tmp_path / "clinic.csv"
     pool.write_text('img_id,story\n1,"A nurse drops a tray of cups as a toddler giggles."\n')
     settings = StorySettings.load(
-        ["--engines", json.dumps(VLLM), "--default-engine", "vllm", "--pool-files", json.dumps([str(pool)]), "--max-tokens", "200"]
+        [
+            "--engines",
+            json.dumps(VLLM),
+            "--default-engine",
+            "vllm",
+            "--pool-files",
+            json.dumps([str(pool)]),
+            "--max-tokens",
+            "200",
+        ]
     )
     service = StoryService.from_settings(settings)
     engine = service.storyteller.engines["vllm"]

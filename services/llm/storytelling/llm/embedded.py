@@ -84,7 +84,9 @@ class EmbeddedChatEngine(InProcessModel):
             ended = ended or stop in text
             text = text.split(stop, 1)[0]
         if not ended and len(generated) < params.max_tokens:
-            raise DeadlineExceeded(f"generation with {self.model} ran out of time after {len(generated)} tokens")
+            raise DeadlineExceeded(
+                f"generation with {self.model} ran out of time after {len(generated)} tokens"
+            )
         return Completion(
             text=text,
             finish_reason="stop" if ended else "length",
@@ -104,7 +106,9 @@ def eos_token_ids(model: Any, tokenizer: Any) -> set[int]:
     return {i for i in ids if i is not None}
 
 
-def token_logprobs(tokenizer: Any, generated: list[int], logits: Sequence[Any], top: int) -> list[TokenLogprob]:
+def token_logprobs(
+    tokenizer: Any, generated: list[int], logits: Sequence[Any], top: int
+) -> list[TokenLogprob]:
     """Log-probabilities of the raw model distribution (before temperature), as OpenAI reports them."""
     import torch
 
@@ -118,7 +122,10 @@ def token_logprobs(tokenizer: Any, generated: list[int], logits: Sequence[Any], 
                 logprob=float(logprobs[token_id]),
                 top={}
                 if best is None
-                else {tokenizer.decode([int(i)]): float(v) for v, i in zip(best.values, best.indices, strict=True)},
+                else {
+                    tokenizer.decode([int(i)]): float(v)
+                    for v, i in zip(best.values, best.indices, strict=True)
+                },
             )
         )
     return result

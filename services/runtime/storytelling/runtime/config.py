@@ -37,7 +37,9 @@ class ServiceSettings(BaseSettings):
         None, ge=1, description="RPCs served at once; more get RESOURCE_EXHAUSTED. Unset: unbounded."
     )
     ready_poll_s: float = Field(1.0, gt=0, le=60, description="How often engine readiness is re-checked.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Least severe level logged.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Least severe level logged."
+    )
     log_format: Literal["json", "text"] = Field(
         "json", description="json: one object per line, for log collectors; text: for humans."
     )

@@ -80,8 +80,12 @@ class _Outcome:
         if self.code != "OK":
             log.info(
                 "rpc failed",
-                extra={"method": self.method, "code": self.code, "details": self.details,
-                       "duration_ms": round(seconds * 1000, 3)},
+                extra={
+                    "method": self.method,
+                    "code": self.code,
+                    "details": self.details,
+                    "duration_ms": round(seconds * 1000, 3),
+                },
             )
         elif log.isEnabledFor(logging.DEBUG):
             log.debug("rpc ok", extra={"method": self.method, "duration_ms": round(seconds * 1000, 3)})
@@ -141,7 +145,9 @@ class WrappingServer:
     def add_generic_rpc_handlers(self, handlers: tuple[grpc.GenericRpcHandler, ...]) -> None:
         self._pending.extend(handlers)
 
-    def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+    def add_registered_method_handlers(
+        self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
+    ) -> None:
         wrapped = {name: self._wrapper.wrap(f"/{service}/{name}", h) for name, h in handlers.items()}
         self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, wrapped),))
         self._server.add_registered_method_handlers(service, wrapped)

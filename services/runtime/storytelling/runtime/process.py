@@ -67,7 +67,9 @@ class ServiceProcess:
                 except grpc.RpcError as exc:
                     status = exc.code().name
                 time.sleep(0.1)
-        raise TimeoutError(f"{self.module} not SERVING after {timeout:.0f}s ({status}):\n{self.logs()[-4000:]}")
+        raise TimeoutError(
+            f"{self.module} not SERVING after {timeout:.0f}s ({status}):\n{self.logs()[-4000:]}"
+        )
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Sends `sig`, waits for exit; kills the whole process group if it does not exit in time."""
@@ -105,9 +107,18 @@ def start_service_process(
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_file = log_path.open("ab")
     command = [
-        sys.executable, "-m", module,
-        "--host", "127.0.0.1", "--port", str(port), "--metrics-port", str(metrics_port),
-        "--log-format", log_format, *args,
+        sys.executable,
+        "-m",
+        module,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--metrics-port",
+        str(metrics_port),
+        "--log-format",
+        log_format,
+        *args,
     ]
     process = subprocess.Popen(
         command,

@@ -141,7 +141,9 @@ def main(factory: Callable[[S], Service], settings_cls: type[S], argv: list[str]
         print(f"{settings_cls.__name__}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     prefix = str(settings_cls.model_config.get("env_prefix", ""))
-    logs.configure(prefix.removeprefix("STORYTELLING_").strip("_").lower(), settings.log_level, settings.log_format)
+    logs.configure(
+        prefix.removeprefix("STORYTELLING_").strip("_").lower(), settings.log_level, settings.log_format
+    )
     try:
         service = factory(settings)
     except (ConfigError, ValueError, FileNotFoundError) as exc:

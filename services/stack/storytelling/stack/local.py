@@ -98,10 +98,14 @@ class LocalStack:
             self._start(
                 "orchestrator",
                 [
-                    "--data-dir", str(self.options.data_dir),
-                    "--story-address", self.services["story"].address,
-                    "--render-address", self.services["render"].address,
-                    "--evaluation-address", self.services["evaluation"].address,
+                    "--data-dir",
+                    str(self.options.data_dir),
+                    "--story-address",
+                    self.services["story"].address,
+                    "--render-address",
+                    self.services["render"].address,
+                    "--evaluation-address",
+                    self.services["evaluation"].address,
                 ],
             ).wait_serving(self.options.ready_timeout_s)
             if self.options.prometheus:
@@ -176,12 +180,17 @@ def start_engines(log_dir: Path) -> Engines:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m storytelling.stack.local", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m storytelling.stack.local",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     actions = parser.add_subparsers(dest="action", required=True)
     up = actions.add_parser("up", help="start the stack in the foreground; Ctrl-C or SIGTERM stops it")
     up.add_argument("--data-dir", type=Path, default=StackOptions.data_dir, help="jobs, artifacts and logs")
-    up.add_argument("--engines", action="store_true", help="also run vLLM and Triton (the production topology)")
+    up.add_argument(
+        "--engines", action="store_true", help="also run vLLM and Triton (the production topology)"
+    )
     up.add_argument("--prometheus", action="store_true", help="also run Prometheus scraping every process")
     up.add_argument("--ephemeral-ports", action="store_true", help="free ports instead of the defaults")
     args = parser.parse_args(argv)

@@ -62,7 +62,9 @@ def story(value: Story) -> common_pb2.Story:
             engine=common_pb2.EngineRef(kind=p.engine.kind, endpoint=p.engine.endpoint, model=p.engine.model),
             sampling=sampling_params(p.sampling),
             seed=p.seed,
-            rejected=[common_pb2.RejectedOutput(reason=r.reason, detail=r.detail, text=r.text) for r in p.rejected],
+            rejected=[
+                common_pb2.RejectedOutput(reason=r.reason, detail=r.detail, text=r.text) for r in p.rejected
+            ],
             created_at=created,
             prompt_tokens=p.prompt_tokens,
             completion_tokens=p.completion_tokens,

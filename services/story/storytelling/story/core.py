@@ -242,7 +242,8 @@ class Storyteller:
         if inline is not None:
             if inline.format not in ("", "csv", "jsonl"):
                 raise InvalidArgument(
-                    f"must be 'csv', 'jsonl' or empty, got {inline.format!r}", field="options.inline_pool.format"
+                    f"must be 'csv', 'jsonl' or empty, got {inline.format!r}",
+                    field="options.inline_pool.format",
                 )
             try:
                 return parse_pool(inline.name or "inline", inline.content, inline.format, source="inline")
@@ -257,9 +258,7 @@ class Storyteller:
         return pool
 
     async def _write(self, plan: _Plan, seed: int, story_id: str) -> Story:
-        exemplars = (
-            plan.pool.sample(plan.num_exemplars, random.Random(seed), plan.split) if plan.pool else []
-        )
+        exemplars = plan.pool.sample(plan.num_exemplars, random.Random(seed), plan.split) if plan.pool else []
         messages = plan.prompt.render(exemplars, plan.theme)
         attempts: list[_Attempt] = []
         for number in range(plan.attempts):
@@ -285,7 +284,13 @@ class Storyteller:
         )
         others = [a for a in attempts if a is not fallback]
         return self._story(
-            plan, seed, story_id, fallback.rejection.salvage, fallback, [*(a.rejection for a in others), accepted], exemplars
+            plan,
+            seed,
+            story_id,
+            fallback.rejection.salvage,
+            fallback,
+            [*(a.rejection for a in others), accepted],
+            exemplars,
         )
 
     def _story(
@@ -325,5 +330,7 @@ def _in_range(
         return default
     if (value <= low if open_low else value < low) or value > high:
         bracket = "(" if open_low else "["
-        raise InvalidArgument(f"must be in {bracket}{low:g}, {high:g}], got {value:g}", field=f"options.sampling.{name}")
+        raise InvalidArgument(
+            f"must be in {bracket}{low:g}, {high:g}], got {value:g}", field=f"options.sampling.{name}"
+        )
     return value

@@ -167,7 +167,9 @@ def _unique(entries: Iterable[tuple[int, PoolEntry]]) -> list[PoolEntry]:
     result = []
     for number, entry in entries:
         if entry.id in seen:
-            raise PoolFormatError(f"line {number}: duplicate id {entry.id!r} (first on line {seen[entry.id]})")
+            raise PoolFormatError(
+                f"line {number}: duplicate id {entry.id!r} (first on line {seen[entry.id]})"
+            )
         seen[entry.id] = number
         result.append(entry)
     if not result:

@@ -42,7 +42,9 @@ _SEQUENCE = re.compile(
 )
 _THEN = re.compile(r"\b(then|later|finally)\b", re.IGNORECASE)
 _SPEECH = re.compile(r"[\"\u201c\u201d][^\"\u201c\u201d]{2,}?[\"\u201d\u201c]")
-_SPEECH_VERB = re.compile(r"\b(says|said|asks|asked|shouts|shouted|yells|yelled|whispers|whispered|replies)\b")
+_SPEECH_VERB = re.compile(
+    r"\b(says|said|asks|asked|shouts|shouted|yells|yelled|whispers|whispered|replies)\b"
+)
 
 
 _SENTENCE_END = re.compile(r"[.!?][\"'\u201d)]?(?=\s|$)")

@@ -30,7 +30,8 @@ class StorySettings(ServiceSettings):
     )
     default_engine: str = Field("embedded", description="Engine used when a request names none.")
     pool_files: list[Path] = Field(
-        default_factory=list, description='Extra pools (CSV img_id,story or JSONL), named after the file: ["/data/clinic.csv"].'
+        default_factory=list,
+        description='Extra pools (CSV img_id,story or JSONL), named after the file: ["/data/clinic.csv"].',
     )
     default_pool: str = Field("storytelling_v1", description="Pool used when a request names none.")
     temperature: float = Field(0.8, ge=0, le=2)
@@ -60,7 +61,8 @@ class StoryService(Service):
         logging.getLogger("httpx").setLevel(logging.WARNING)
         engines: dict[str, ChatEngine] = {name: build_engine(spec) for name, spec in settings.engines.items()}
         pools = PoolRegistry(
-            [*builtin_pools(), *(load_pool(path) for path in settings.pool_files)], default=settings.default_pool
+            [*builtin_pools(), *(load_pool(path) for path in settings.pool_files)],
+            default=settings.default_pool,
         )
         if pools.get("") is None:
             raise ValueError(f"default pool {settings.default_pool!r} is not among {pools.names()}")
@@ -74,7 +76,9 @@ class StoryService(Service):
             concurrency=settings.concurrency,
             accept_salvaged=settings.accept_salvaged,
         )
-        return cls(settings, Storyteller(engines, pools, default_engine=settings.default_engine, limits=limits))
+        return cls(
+            settings, Storyteller(engines, pools, default_engine=settings.default_engine, limits=limits)
+        )
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         story_pb2_grpc.add_StoryServiceServicer_to_server(StoryServicer(self.storyteller), server)
