@@ -189,12 +189,6 @@ def test_report_builds_a_gallery(tmp_path: Path) -> None:
     assert missing.returncode == 1 and "is not a job directory" in missing.stderr
 
 
-def test_stack_without_the_services_says_so(tmp_path: Path) -> None:
-    result = storytelling("stack", "up", env={"STORYTELLING_CACHE_DIR": str(tmp_path)})
-    assert result.returncode == 1
-    assert "storytelling.stack.local is not importable" in result.stderr
-
-
 # Stands in for storytelling.stack.local (the services' launcher) with the same two entry points: the
 # `up` command serving until SIGTERM, and LocalStack(StackOptions(...)) whose up() returns the endpoints.
 _STAND_IN = textwrap.dedent("""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +14,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow
 def test_wheel_works_in_a_bare_venv(address: str, tmp_path: Path) -> None:
+    bare = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # only what the venv installed
+
     def run(*command: str | Path) -> str:
         result = subprocess.run(
-            [str(c) for c in command], check=False, capture_output=True, text=True, timeout=300, cwd=tmp_path
+            [str(c) for c in command], check=False, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+            env=bare,
         )
         assert result.returncode == 0, f"{command}:\n{result.stdout}\n{result.stderr}"
         return result.stdout
@@ -46,3 +50,11 @@ def test_wheel_works_in_a_bare_venv(address: str, tmp_path: Path) -> None:
     painted = run(tmp_path / "venv" / "bin" / "storytelling", "paint", "-n", "1", "--address", address)
     gallery = Path(painted.splitlines()[-1].removeprefix("gallery: "))
     assert gallery.is_file() and "Items" in gallery.read_text()
+
+    # Without the services installed, `stack up` says what is missing instead of failing obscurely.
+    stack = subprocess.run(
+        [tmp_path / "venv" / "bin" / "storytelling", "stack", "up"],
+        capture_output=True, text=True, timeout=60, env=bare, cwd=tmp_path,
+    )
+    assert stack.returncode == 1
+    assert "storytelling.stack.local is not importable" in stack.stderr
