@@ -26,11 +26,6 @@ def remaining(default: float | None = None) -> float | None:
     return left if default is None else min(left, default)
 
 
-def expired() -> bool:
-    deadline = _deadline.get()
-    return deadline is not None and time.monotonic() >= deadline
-
-
 @contextlib.contextmanager
 def scope(seconds: float | None) -> Iterator[None]:
     """Runs the block under a deadline `seconds` from now (None: no deadline). Nested scopes only shrink it."""
