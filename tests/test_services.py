@@ -19,7 +19,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-from storytelling.runtime.process import start_service_process
+from storytelling.runtime.testing import service_process
 from storytelling.stack.local import LocalStack, StackOptions
 from storytelling.v1 import (
     common_pb2,
@@ -215,9 +215,9 @@ def test_sigterm_finishes_the_rpc_in_flight_then_exits(stack: LocalStack, case: 
             "--evaluation-address",
             stack.services["evaluation"].address,
         ]
-    proc = start_service_process(f"storytelling.{case.service}", args=[*args, "--grace-period-s", "300"])
-    try:
-        proc.wait_serving(300)
+    with service_process(
+        f"storytelling.{case.service}", args=[*args, "--grace-period-s", "300"], ready_timeout=300
+    ) as proc:
         outcome: dict[str, object] = {}
         with grpc.insecure_channel(proc.address) as channel:
 
@@ -239,5 +239,3 @@ def test_sigterm_finishes_the_rpc_in_flight_then_exits(stack: LocalStack, case: 
         assert "error" not in outcome, outcome.get("error")
         assert outcome["reply"].ByteSize() > 0
         assert proc.process.wait(60) == 0, proc.logs()[-3000:]
-    finally:
-        proc.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -10,8 +11,10 @@ import time
 import urllib.request
 
 import grpc
+import pytest
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
+from storytelling.runtime.process import lost_port_race, start_service_process
 from storytelling.runtime.testing import service_process
 from storytelling.v1 import story_pb2, story_pb2_grpc
 
@@ -94,3 +97,16 @@ def test_invalid_configuration_stops_start_up_naming_env_var_and_flag():
         [sys.executable, "-m", PROBE, "--colour", "red"], capture_output=True, text=True, timeout=60
     )
     assert unknown.returncode == 2 and "unknown flags: --colour red" in unknown.stderr
+
+
+def test_a_port_taken_before_bind_is_recognised_so_launchers_can_retry():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        proc = start_service_process(PROBE, metrics_port=taken.getsockname()[1])
+        try:
+            with pytest.raises(RuntimeError, match="exited with 1"):
+                proc.wait_serving(60)
+            assert lost_port_race(proc)
+        finally:
+            proc.stop()

@@ -131,6 +131,14 @@ def start_service_process(
     return ServiceProcess(module, process, port, metrics_port, log_path, log_file)
 
 
+PORT_CLASH = ("Address already in use", "cannot bind gRPC port")
+
+
+def lost_port_race(proc: ServiceProcess) -> bool:
+    """Whether `proc` exited because another process bound its port between free_port() and its bind."""
+    return proc.process.poll() is not None and any(marker in proc.logs() for marker in PORT_CLASH)
+
+
 def _die_with_parent() -> None:
     """Runs in the child before exec: the kernel sends SIGTERM if the parent dies, even by SIGKILL."""
     import ctypes

@@ -11,7 +11,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from storytelling.runtime.config import ServiceSettings
-from storytelling.runtime.process import ServiceProcess, free_port, start_service_process
+from storytelling.runtime.process import ServiceProcess, free_port, lost_port_race, start_service_process
 from storytelling.runtime.server import ServiceServer
 from storytelling.runtime.service import Service
 
@@ -68,10 +68,17 @@ def service_process(
     wait_ready: bool = True,
 ) -> Iterator[ServiceProcess]:
     """Runs `python -m module` on free ports, waits for SERVING, and always stops it (no orphans)."""
-    proc = start_service_process(module, args=args, env=env)
+    for attempt in range(3):  # free ports are free when picked, not always when bound
+        proc = start_service_process(module, args=args, env=env)
+        try:
+            if wait_ready:
+                proc.wait_serving(ready_timeout)
+            break
+        except RuntimeError:
+            proc.stop()
+            if attempt == 2 or not lost_port_race(proc):
+                raise
     try:
-        if wait_ready:
-            proc.wait_serving(ready_timeout)
         yield proc
     finally:
         proc.stop()

@@ -25,7 +25,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from storytelling.runtime.process import ServiceProcess, free_port, start_service_process
+from storytelling.runtime.process import ServiceProcess, free_port, lost_port_race, start_service_process
 
 DEFAULT_PORTS = {  # gRPC, metrics
     "story": (50051, 9101),
@@ -81,6 +81,19 @@ class LocalStack:
         self.services[name] = proc
         return proc
 
+    def _wait(self, name: str, args: list[str]) -> None:
+        """Waits for SERVING; on ephemeral ports, starts again if another process took a port first."""
+        for attempt in range(3):
+            try:
+                self.services[name].wait_serving(self.options.ready_timeout_s)
+                return
+            except RuntimeError:
+                proc = self.services.pop(name)
+                proc.stop()
+                if attempt == 2 or not (self.options.ephemeral_ports and lost_port_race(proc)):
+                    raise
+                self._start(name, args)
+
     def up(self) -> dict[str, str]:
         """Starts engines, then story, render and evaluation together, then the orchestrator."""
         try:
@@ -93,21 +106,20 @@ class LocalStack:
             }
             for name, args in backends.items():
                 self._start(name, args)
-            for name in backends:
-                self.services[name].wait_serving(self.options.ready_timeout_s)
-            self._start(
-                "orchestrator",
-                [
-                    "--data-dir",
-                    str(self.options.data_dir),
-                    "--story-address",
-                    self.services["story"].address,
-                    "--render-address",
-                    self.services["render"].address,
-                    "--evaluation-address",
-                    self.services["evaluation"].address,
-                ],
-            ).wait_serving(self.options.ready_timeout_s)
+            for name, args in backends.items():
+                self._wait(name, args)
+            orchestrator = [
+                "--data-dir",
+                str(self.options.data_dir),
+                "--story-address",
+                self.services["story"].address,
+                "--render-address",
+                self.services["render"].address,
+                "--evaluation-address",
+                self.services["evaluation"].address,
+            ]
+            self._start("orchestrator", orchestrator)
+            self._wait("orchestrator", orchestrator)
             if self.options.prometheus:
                 from storytelling.stack import prometheus
 
