@@ -14,8 +14,8 @@ from pathlib import Path
 
 import grpc
 from PIL import Image as PILImage
-from storytelling.report import write_gallery, write_item, write_message
-from storytelling.report.layout import JOB_FILE, SUMMARY_FILE
+from storytelling.api.gallery import write_gallery
+from storytelling.api.layout import JOB_FILE, SUMMARY_FILE, write_item, write_message
 from storytelling.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from storytelling.runtime.service import Service
 from storytelling.v1 import common_pb2, evaluation_pb2, evaluation_pb2_grpc, pipeline_pb2, pipeline_pb2_grpc

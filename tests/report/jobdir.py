@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image as PILImage
 from PIL import ImageDraw
-from storytelling.report.layout import JOB_FILE, SUMMARY_FILE, write_item, write_message
+from storytelling.api.layout import JOB_FILE, SUMMARY_FILE, write_item, write_message
 from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2
 
 D = common_pb2

@@ -7,7 +7,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from storytelling.report import FALLBACK_BADGE, load_job, write_gallery
+from storytelling.api.gallery import FALLBACK_BADGE, write_gallery
+from storytelling.api.layout import load_job
 from storytelling.v1 import pipeline_pb2
 
 from tests.report.jobdir import HOSTILE_STORY, make_job_dir

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from storytelling.report import FALLBACK_BADGE, write_gallery
+from storytelling.api.gallery import FALLBACK_BADGE, write_gallery
 
 from tests.report.jobdir import make_job_dir
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from typing import TextIO
 
-from storytelling.client import JobProgress, StageStatus, names
-from storytelling.client.progress import stage_outcome
+from storytelling.api import vocabulary
+from storytelling.api.vocabulary import stage_outcome
+from storytelling.client import JobProgress, StageStatus
 from storytelling.v1 import pipeline_pb2
 
 _WIDTH = 28
@@ -16,7 +17,7 @@ def stage_line(status: StageStatus, *, fill: str = "█", empty: str = "░") ->
     total = max(status.total, 1)
     filled = round(_WIDTH * (status.done + status.failed) / total)
     bar = fill * filled + empty * (_WIDTH - filled)
-    line = f"{names.label(names.Stage, status.stage):<9} {bar} {status.done:>4}/{status.total}"
+    line = f"{vocabulary.label(vocabulary.Stage, status.stage):<9} {bar} {status.done:>4}/{status.total}"
     extras = []
     if status.running:
         extras.append(f"{status.running} running")
@@ -42,7 +43,7 @@ class BarDisplay:
             return
         self._last = now
         lines = [stage_line(s) for s in progress.stages.values()]
-        lines.append(f"job {progress.job_id}: {names.label(names.JobState, progress.state)}")
+        lines.append(f"job {progress.job_id}: {vocabulary.label(vocabulary.JobState, progress.state)}")
         if self._lines:
             self._out.write(f"\x1b[{self._lines}F")
         self._out.write("".join(f"\x1b[2K{line}\n" for line in lines))
@@ -64,7 +65,7 @@ class LineDisplay:
     def show(self, progress: JobProgress, event: pipeline_pb2.JobEvent) -> None:
         if progress.state != self._state:
             self._state = progress.state
-            self._print(f"job {progress.job_id}: {names.label(names.JobState, progress.state)}")
+            self._print(f"job {progress.job_id}: {vocabulary.label(vocabulary.JobState, progress.state)}")
         kind = event.WhichOneof("event")
         items = [event.item] if kind == "item" else list(event.finished.items) if kind == "finished" else []
         for item in items:
@@ -73,7 +74,7 @@ class LineDisplay:
                 if outcome == self._seen.get((item.index, stage)) or outcome not in ("done", "failed"):
                     continue
                 self._seen[(item.index, stage)] = outcome
-                stage_name = names.label(names.Stage, stage)
+                stage_name = vocabulary.label(vocabulary.Stage, stage)
                 line = f"item {item.index}: {stage_name} {outcome} ({status.done}/{status.total})"
                 self._print(line + (f": {item.error}" if outcome == "failed" and item.error else ""))
 

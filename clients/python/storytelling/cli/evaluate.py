@@ -8,12 +8,15 @@ import os
 import sys
 from pathlib import Path
 
+from storytelling.api import vocabulary
+from storytelling.api.gallery import write_gallery
+from storytelling.api.layout import JobFiles, write_item
+from storytelling.api.vocabulary import default_address
 from storytelling.cli.folder import FolderItem, read_folder
-from storytelling.client import EvaluationClient, evaluation_item, names
-from storytelling.report import JobFiles, write_gallery, write_item
+from storytelling.client import EvaluationClient, evaluation_item
 from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2
 
-DEFAULT_EVALUATION_ADDRESS = "localhost:50053"
+DEFAULT_EVALUATION_ADDRESS = default_address("evaluation")
 
 
 def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -37,7 +40,7 @@ def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentPa
         dest="evaluators",
         action="append",
         default=[],
-        choices=names.choices(names.Evaluator),
+        choices=vocabulary.choices(vocabulary.Evaluator),
         help="evaluator to run (repeat; default all)",
     )
     parser.add_argument(
@@ -65,7 +68,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
         items = [item for item in items if item.image is not None]
     request = evaluation_pb2.EvaluateSetRequest(
         items=[_evaluation_item(item) for item in items],
-        evaluators=[names.parse(names.Evaluator, e) for e in args.evaluators],
+        evaluators=[vocabulary.parse(vocabulary.Evaluator, e) for e in args.evaluators],
         diversity=evaluation_pb2.DiversityOptions(k=args.k),
     )
     index = {item.id: n for n, item in enumerate(request.items)}
@@ -111,9 +114,7 @@ def _evaluation_item(entry: FolderItem) -> evaluation_pb2.EvaluationItem:
 def _score(status: common_pb2.EvaluatorStatus, value: str) -> str:
     if status.state == common_pb2.EvaluatorStatus.STATE_OK:
         return value
-    return (
-        f"{names.label(common_pb2.EvaluatorStatus.State, status.state).replace('_', ' ')} ({status.reason})"
-    )
+    return f"{vocabulary.label(common_pb2.EvaluatorStatus.State, status.state).replace('_', ' ')} ({status.reason})"
 
 
 def _item_line(evaluation: evaluation_pb2.ItemEvaluation) -> str:

@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 from google.protobuf import json_format
+from storytelling.api import vocabulary
+from storytelling.api.gallery import write_gallery
 from storytelling.cli.display import BarDisplay, LineDisplay, stage_line
 from storytelling.cli.stack import embedded_stack
-from storytelling.client import Client, JobProgress, job_spec, names
-from storytelling.report import write_gallery
+from storytelling.client import Client, JobProgress, job_spec
 from storytelling.v1 import common_pb2, pipeline_pb2
 
 
@@ -20,7 +21,7 @@ def add_parsers(commands: argparse._SubParsersAction, common: argparse.ArgumentP
     paint.add_argument("-n", "--items", type=int, default=3, help="number of stories and images (default 3)")
     paint.add_argument(
         "--mode",
-        choices=names.choices(names.StoryMode) + ["cor-guided"],
+        choices=vocabulary.choices(vocabulary.StoryMode) + ["cor-guided"],
         default="",
         help="storyteller prompting (default: the orchestrator's, CoR-guided)",
     )
@@ -30,7 +31,10 @@ def add_parsers(commands: argparse._SubParsersAction, common: argparse.ArgumentP
     paint.add_argument("--temperature", type=float, default=None)
     paint.add_argument("--max-tokens", type=int, default=None, help="story length cap in tokens")
     paint.add_argument(
-        "--max-attempts", type=int, default=0, help="regenerations after a rejected story (default: the service's)"
+        "--max-attempts",
+        type=int,
+        default=0,
+        help="regenerations after a rejected story (default: the service's)",
     )
     paint.add_argument("--painter", default="", help="painter name (see the render service)")
     paint.add_argument("--width", type=int, default=0)
@@ -41,7 +45,7 @@ def add_parsers(commands: argparse._SubParsersAction, common: argparse.ArgumentP
         dest="evaluators",
         action="append",
         default=[],
-        choices=names.choices(names.Evaluator),
+        choices=vocabulary.choices(vocabulary.Evaluator),
         help="evaluator to run (repeat; default all)",
     )
     paint.add_argument("--seed", type=int, default=None, help="job seed; the same seed reproduces the job")
@@ -69,7 +73,7 @@ def add_parsers(commands: argparse._SubParsersAction, common: argparse.ArgumentP
         dest="states",
         action="append",
         default=[],
-        choices=names.choices(names.JobState),
+        choices=vocabulary.choices(vocabulary.JobState),
         help="only jobs in this state (repeat)",
     )
     listing.add_argument("--limit", type=int, default=50)
@@ -145,7 +149,7 @@ def _paint(spec: pipeline_pb2.JobSpec, address: str, args: argparse.Namespace) -
 
 
 def _print_outcome(job: pipeline_pb2.Job) -> None:
-    state = names.label(names.JobState, job.state)
+    state = vocabulary.label(vocabulary.JobState, job.state)
     print(
         f"job {job.id} {state}: {job.items_succeeded} of {job.spec.items} items succeeded"
         + (f", {job.items_failed} failed" if job.items_failed else "")
@@ -182,7 +186,7 @@ def status_command(args: argparse.Namespace) -> int:
         return 0
     title = f" ({job.spec.name})" if job.spec.name else ""
     print(
-        f"job {job.id}{title}: {names.label(names.JobState, job.state)}, "
+        f"job {job.id}{title}: {vocabulary.label(vocabulary.JobState, job.state)}, "
         f"{job.items_succeeded}/{job.spec.items} items succeeded, {job.items_failed} failed"
     )
     progress = JobProgress.for_job(job)
@@ -190,8 +194,8 @@ def status_command(args: argparse.Namespace) -> int:
         print("  " + stage_line(status, fill="#", empty="-"))
     for item in job.items:
         line = (
-            f"  item {item.index:>3}  {names.label(names.ItemState, item.state):<9} "
-            f"{names.label(names.Stage, item.stage):<9} {item.story.id}"
+            f"  item {item.index:>3}  {vocabulary.label(vocabulary.ItemState, item.state):<9} "
+            f"{vocabulary.label(vocabulary.Stage, item.stage):<9} {item.story.id}"
         )
         if (
             item.evaluation.HasField("alignment")
@@ -224,7 +228,7 @@ def list_command(args: argparse.Namespace) -> int:
             job.created_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S") if job.HasField("created_at") else ""
         )
         print(
-            f"{job.id:<36} {names.label(names.JobState, job.state):<10} "
+            f"{job.id:<36} {vocabulary.label(vocabulary.JobState, job.state):<10} "
             f"{job.items_succeeded:>4}/{job.spec.items:<4} {job.items_failed:>6}  {created:<20} "
             f"{job.spec.name}"
         )
@@ -234,7 +238,7 @@ def list_command(args: argparse.Namespace) -> int:
 def cancel_command(args: argparse.Namespace) -> int:
     with Client(args.address, timeout=args.timeout) as client:
         job = client.cancel_job(args.job_id)
-    print(f"job {job.id}: {names.label(names.JobState, job.state)}")
+    print(f"job {job.id}: {vocabulary.label(vocabulary.JobState, job.state)}")
     return 0
 
 

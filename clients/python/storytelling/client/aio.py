@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, ClassVar, Self
 
 import grpc
+from storytelling.api.vocabulary import default_address
 from storytelling.client import requests
 from storytelling.client.channel import DEFAULT_TARGET, ChannelOptions, open_aio_channel
 from storytelling.client.errors import UnavailableError, from_rpc_error
@@ -148,7 +149,7 @@ class AsyncClient(_AsyncService):
 
 class AsyncStoryClient(_AsyncService):
     _stub_type = story_pb2_grpc.StoryServiceStub
-    default_target = "localhost:50051"
+    default_target = default_address("story")
 
     async def write_story(
         self, options: story_pb2.StoryRequestOptions, *, seed: int | None = None, timeout: float | None = None
@@ -172,7 +173,7 @@ class AsyncStoryClient(_AsyncService):
 
 class AsyncRenderClient(_AsyncService):
     _stub_type = render_pb2_grpc.RenderServiceStub
-    default_target = "localhost:50052"
+    default_target = default_address("render")
 
     async def render(
         self, request: render_pb2.RenderRequest, *, timeout: float | None = 600.0
@@ -188,7 +189,7 @@ class AsyncRenderClient(_AsyncService):
 
 class AsyncEvaluationClient(_AsyncService):
     _stub_type = evaluation_pb2_grpc.EvaluationServiceStub
-    default_target = "localhost:50053"
+    default_target = default_address("evaluation")
 
     async def evaluate_item(
         self, request: evaluation_pb2.EvaluateItemRequest, *, timeout: float | None = 600.0

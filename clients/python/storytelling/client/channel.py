@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import grpc
+from storytelling.api.vocabulary import default_address
 
-DEFAULT_TARGET = "localhost:50050"
+DEFAULT_TARGET = default_address("orchestrator")
 
 
 @dataclass(frozen=True)

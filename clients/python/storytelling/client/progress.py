@@ -1,23 +1,16 @@
 """Folds a job's event stream into per-stage counts: the typed progress behind `watch_progress()`.
 
 Pure and transport-free: the CLI's progress bars and the tests use it on plain `JobEvent` messages.
-An item's stage counts as done once its output is present (story, image metadata, evaluation) or the
-item moved past it, so replays and duplicate events after a reconnect leave the counts unchanged.
+An item's stage counts as done by the rule the orchestrator counts with (`storytelling.api.vocabulary.
+stage_outcome`), so replays and duplicate events after a reconnect leave the counts unchanged.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from storytelling.client.names import TERMINAL_JOB_STATES
+from storytelling.api.vocabulary import STAGES, TERMINAL_JOB_STATES, stage_outcome
 from storytelling.v1 import pipeline_pb2
-
-STAGES = (pipeline_pb2.STAGE_STORY, pipeline_pb2.STAGE_RENDER, pipeline_pb2.STAGE_EVALUATE)
-_OUTPUT: dict[int, str] = {
-    pipeline_pb2.STAGE_STORY: "story",
-    pipeline_pb2.STAGE_RENDER: "image",
-    pipeline_pb2.STAGE_EVALUATE: "evaluation",
-}
 
 
 @dataclass
@@ -108,17 +101,3 @@ class JobProgress:
         for status in self.stages.values():
             if status.running == 0:
                 status.step = None
-
-
-def stage_outcome(item: pipeline_pb2.Item, stage: int) -> str | None:
-    """Where one item is in one stage: "done", "failed", "running", or None (not started)."""
-    if item.HasField(_OUTPUT[stage]) or item.state == pipeline_pb2.ITEM_STATE_SUCCEEDED:
-        return "done"
-    if item.stage > stage and item.state in (pipeline_pb2.ITEM_STATE_RUNNING, pipeline_pb2.ITEM_STATE_FAILED):
-        return "done"
-    if item.stage == stage:
-        if item.state == pipeline_pb2.ITEM_STATE_RUNNING:
-            return "running"
-        if item.state == pipeline_pb2.ITEM_STATE_FAILED:
-            return "failed"
-    return None

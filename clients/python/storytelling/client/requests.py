@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from storytelling.client import names
+from storytelling.api import vocabulary
 from storytelling.v1 import pipeline_pb2
 
 
 def list_jobs(states: Iterable[str | pipeline_pb2.JobState], page_size: int) -> pipeline_pb2.ListJobsRequest:
-    parsed = [names.parse(names.JobState, s) if isinstance(s, str) else s for s in states]
+    parsed = [vocabulary.parse(vocabulary.JobState, s) if isinstance(s, str) else s for s in states]
     return pipeline_pb2.ListJobsRequest(states=parsed, page_size=page_size)
 
 

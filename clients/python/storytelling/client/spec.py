@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from storytelling.client import names
+from storytelling.api import vocabulary
 from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2, render_pb2, story_pb2
 
 
@@ -41,7 +41,7 @@ def job_spec(
     return pipeline_pb2.JobSpec(
         items=items,
         story=story_pb2.StoryRequestOptions(
-            mode=names.parse(names.StoryMode, mode) if mode else common_pb2.STORY_MODE_UNSPECIFIED,
+            mode=vocabulary.parse(vocabulary.StoryMode, mode) if mode else common_pb2.STORY_MODE_UNSPECIFIED,
             pool=pool,
             engine=engine,
             theme=theme,
@@ -49,7 +49,7 @@ def job_spec(
             max_attempts=max_attempts,
         ),
         render=render_pb2.RenderRequest(painter=painter, width=width, height=height, steps=steps),
-        evaluators=[names.parse(names.Evaluator, e) for e in evaluators],
+        evaluators=[vocabulary.parse(vocabulary.Evaluator, e) for e in evaluators],
         seed=seed,
         name=name,
         skip_render=skip_render,

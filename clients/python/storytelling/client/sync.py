@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Self
 
 import grpc
+from storytelling.api.vocabulary import default_address
 from storytelling.client import requests
 from storytelling.client.channel import DEFAULT_TARGET, ChannelOptions, open_channel
 from storytelling.client.errors import UnavailableError, from_rpc_error
@@ -148,7 +149,7 @@ class Client(_Service):
 
 class StoryClient(_Service):
     _stub_type = story_pb2_grpc.StoryServiceStub
-    default_target = "localhost:50051"
+    default_target = default_address("story")
 
     def write_story(
         self, options: story_pb2.StoryRequestOptions, *, seed: int | None = None, timeout: float | None = None
@@ -170,7 +171,7 @@ class StoryClient(_Service):
 
 class RenderClient(_Service):
     _stub_type = render_pb2_grpc.RenderServiceStub
-    default_target = "localhost:50052"
+    default_target = default_address("render")
 
     def render(
         self, request: render_pb2.RenderRequest, *, timeout: float | None = 600.0
@@ -186,7 +187,7 @@ class RenderClient(_Service):
 
 class EvaluationClient(_Service):
     _stub_type = evaluation_pb2_grpc.EvaluationServiceStub
-    default_target = "localhost:50053"
+    default_target = default_address("evaluation")
 
     def evaluate_item(
         self, request: evaluation_pb2.EvaluateItemRequest, *, timeout: float | None = 600.0

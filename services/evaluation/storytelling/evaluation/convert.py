@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from storytelling.client import names
+from storytelling.api import vocabulary
 from storytelling.evaluation.alignment import DEFAULT_CONTROLS, AlignmentReport
 from storytelling.evaluation.complexity import ComplexityReport
 from storytelling.evaluation.core import (
@@ -142,12 +142,12 @@ def set_items(messages: Sequence[evaluation_pb2.EvaluationItem], wanted: Sequenc
 
 
 def _dimension(d: Dimension) -> int:
-    return names.parse(common_pb2.Dimension, d.value)
+    return vocabulary.parse(common_pb2.Dimension, d.value)
 
 
 def status(s: Status) -> common_pb2.EvaluatorStatus:
     return common_pb2.EvaluatorStatus(
-        state=names.parse(common_pb2.EvaluatorStatus.State, s.state.value),
+        state=vocabulary.parse(common_pb2.EvaluatorStatus.State, s.state.value),
         reason=s.reason,
         engine=s.engine,
         seconds=s.seconds,

@@ -2,6 +2,7 @@
 
 from pydantic import Field, model_validator
 
+from storytelling.api.vocabulary import DEFAULT_PORTS
 from storytelling.llm import EngineSpec
 from storytelling.runtime.config import ServiceSettings
 
@@ -9,8 +10,13 @@ from storytelling.runtime.config import ServiceSettings
 class EvaluationSettings(ServiceSettings):
     model_config = ServiceSettings.env("EVALUATION")
 
-    port: int = Field(50053, ge=0, le=65535, description="gRPC port.")
-    metrics_port: int = Field(9103, ge=0, le=65535, description="Prometheus metrics port; 0 disables.")
+    port: int = Field(DEFAULT_PORTS["evaluation"].grpc, ge=0, le=65535, description="gRPC port.")
+    metrics_port: int = Field(
+        DEFAULT_PORTS["evaluation"].metrics,
+        ge=0,
+        le=65535,
+        description="Prometheus metrics port; 0 disables.",
+    )
     embedder: str = Field(
         "", description="sentence-transformers model directory; empty: bundled all-MiniLM-L6-v2"
     )

@@ -13,7 +13,8 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
-from storytelling.report.layout import JobFiles
+from storytelling.api.layout import JobFiles
+from storytelling.api.vocabulary import TERMINAL_JOB_STATES
 from storytelling.runtime.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -29,7 +30,7 @@ from .policy import PipelinePolicy
 from .runner import Gallery, JobRunner, now
 from .seeds import derive_seed, random_seed
 from .stages import Stages
-from .store import ENDED_JOB_STATES, Store
+from .store import Store
 from .validation import validate_spec
 
 logger = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ class JobManager:
 
     async def cancel(self, job_id: str) -> pipeline_pb2.Job:
         job = self._job(job_id)
-        if job.state in ENDED_JOB_STATES:
+        if job.state in TERMINAL_JOB_STATES:
             state = pipeline_pb2.JobState.Name(job.state)
             raise FailedPrecondition(f"job {job_id} has already ended ({state})", field="job_id")
         if job_id not in self._running:
@@ -126,7 +127,7 @@ class JobManager:
         runner, task = self._running[job_id]
         task.cancel()
         await asyncio.wait([task])
-        if runner.job.state not in ENDED_JOB_STATES:  # a concurrent CancelJob may have ended it already
+        if runner.job.state not in TERMINAL_JOB_STATES:  # a concurrent CancelJob may have ended it already
             runner.end(pipeline_pb2.JOB_STATE_CANCELLED)
         return self.get(job_id)
 
@@ -142,7 +143,7 @@ class JobManager:
         while True:
             events = self._store.events(job_id, after_sequence)
             if not events:
-                if self._job(job_id).state in ENDED_JOB_STATES:
+                if self._job(job_id).state in TERMINAL_JOB_STATES:
                     return
                 await self._notifier.wait(job_id)
                 continue

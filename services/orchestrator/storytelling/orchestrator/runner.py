@@ -14,8 +14,8 @@ from typing import TypeVar
 
 from google.protobuf import timestamp_pb2
 
-from storytelling.client import names
-from storytelling.report.layout import JobFiles, image_metadata
+from storytelling.api import vocabulary
+from storytelling.api.layout import JobFiles, image_metadata
 from storytelling.runtime.errors import ServiceError
 from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2, render_pb2
 
@@ -30,10 +30,6 @@ logger = logging.getLogger(__name__)
 R = TypeVar("R")
 Record = Callable[[pipeline_pb2.Job, Sequence[pipeline_pb2.Item], Sequence[pipeline_pb2.JobEvent]], None]
 Gallery = Callable[[Path], Path | None]
-
-ENDED_ITEM_STATES = frozenset(
-    {pipeline_pb2.ITEM_STATE_SUCCEEDED, pipeline_pb2.ITEM_STATE_FAILED, pipeline_pb2.ITEM_STATE_CANCELLED}
-)
 
 
 def describe(error: BaseException) -> str:
@@ -56,21 +52,18 @@ def wants_diversity(spec: pipeline_pb2.JobSpec) -> bool:
 
 
 ALL = pipeline_pb2.STAGE_UNSPECIFIED
-_OUTPUTS = {STORY: "story", RENDER: "image", EVALUATE: "evaluation"}
 
 
 def tally(item: pipeline_pb2.Item, stages: Sequence[int]) -> Counter[tuple[int, str]]:
-    """What one item adds to its job's counters, by (stage, counter); stage ALL holds the item totals."""
+    """What one item adds to its job's counters, by (stage, outcome); stage ALL holds the item totals."""
     marks: Counter[tuple[int, str]] = Counter()
     if item.state == pipeline_pb2.ITEM_STATE_SUCCEEDED:
         marks[ALL, "succeeded"] = 1
     elif item.state == pipeline_pb2.ITEM_STATE_FAILED:
-        marks[ALL, "failed"] = marks[item.stage, "failed"] = 1
-    elif item.state == pipeline_pb2.ITEM_STATE_RUNNING:
-        marks[item.stage, "running"] = 1
+        marks[ALL, "failed"] = 1
     for stage in stages:
-        if item.HasField(_OUTPUTS[stage]):
-            marks[stage, "done"] = 1
+        if (outcome := vocabulary.stage_outcome(item, stage)) is not None:
+            marks[stage, outcome] = 1
     return marks
 
 
@@ -108,7 +101,7 @@ class JobRunner:
         # Twice as many workers as calls allowed in flight: while one worker writes its artifact and
         # records the result, another already holds the stage's slot, so the engine never waits on us.
         self._pipeline = [
-            PipelineStage(names.label(names.Stage, stage), 2 * policy.of(stage).concurrency, step)
+            PipelineStage(vocabulary.label(vocabulary.Stage, stage), 2 * policy.of(stage).concurrency, step)
             for stage, step in steps
         ]
         self._stage_ids = [stage for stage, _ in steps]
@@ -133,7 +126,9 @@ class JobRunner:
     async def _run(self) -> None:
         self._set_state(pipeline_pb2.JOB_STATE_RUNNING)
         await asyncio.to_thread(self._files.write_job, self.job)
-        await run_pipeline([i for i in self.items if i.state not in ENDED_ITEM_STATES], self._pipeline)
+        await run_pipeline(
+            [i for i in self.items if i.state not in vocabulary.ENDED_ITEM_STATES], self._pipeline
+        )
         if self._summarize_set and not self.job.spec.skip_evaluation:
             self.job.summary.CopyFrom(await self._summary())
         self.job.state = pipeline_pb2.JOB_STATE_SUCCEEDED
@@ -216,7 +211,7 @@ class JobRunner:
             return await retry(lambda: self._once(stage, call, started), self._policy.retry)
         except Exception as error:
             item.state = pipeline_pb2.ITEM_STATE_FAILED
-            label, attempts = names.label(names.Stage, stage), item.attempts[name]
+            label, attempts = vocabulary.label(vocabulary.Stage, stage), item.attempts[name]
             item.error = f"{label} failed after {attempts} attempt(s): {describe(error)}"
             self._item_changed(item)
             return None
@@ -291,7 +286,7 @@ class JobRunner:
 
     def end(self, state: int) -> None:
         """Ends the job in `state`; items that have not ended are cancelled (nothing will run them)."""
-        cancelled = [item for item in self.items if item.state not in ENDED_ITEM_STATES]
+        cancelled = [item for item in self.items if item.state not in vocabulary.ENDED_ITEM_STATES]
         for item in cancelled:
             item.state = pipeline_pb2.ITEM_STATE_CANCELLED
         self.job.state = state

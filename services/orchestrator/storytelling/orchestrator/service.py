@@ -5,7 +5,7 @@ from typing import Self
 
 import grpc
 
-from storytelling.report import write_gallery
+from storytelling.api.gallery import write_gallery
 from storytelling.runtime.service import Service
 from storytelling.v1 import pipeline_pb2, pipeline_pb2_grpc
 
@@ -19,7 +19,7 @@ from .store import Store
 
 
 def gallery_writer() -> Gallery:
-    """storytelling.report's gallery: the SDK package that also owns the artifact layout."""
+    """The API package's gallery page, written from the artifacts at the end of every job."""
     return write_gallery
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from storytelling.api.vocabulary import DEFAULT_PORTS, default_address
 from storytelling.runtime.config import ServiceSettings
 
 from .policy import PipelinePolicy, StagePolicy
@@ -13,15 +14,24 @@ from .retry import RetryPolicy
 class OrchestratorSettings(ServiceSettings):
     model_config = ServiceSettings.env("ORCHESTRATOR")
 
-    port: int = Field(50050, ge=0, le=65535, description="gRPC port.")
-    metrics_port: int = Field(9100, ge=0, le=65535, description="Prometheus metrics port; 0 disables.")
+    port: int = Field(DEFAULT_PORTS["orchestrator"].grpc, ge=0, le=65535, description="gRPC port.")
+    metrics_port: int = Field(
+        DEFAULT_PORTS["orchestrator"].metrics,
+        ge=0,
+        le=65535,
+        description="Prometheus metrics port; 0 disables.",
+    )
     data_dir: Path = Field(
         Path.home() / ".local" / "share" / "storytelling",
         description="Holds orchestrator.sqlite3 and jobs/<job_id>/ with every artifact.",
     )
-    story_address: str = Field("127.0.0.1:50051", description="StoryService host:port.")
-    render_address: str = Field("127.0.0.1:50052", description="RenderService host:port.")
-    evaluation_address: str = Field("127.0.0.1:50053", description="EvaluationService host:port.")
+    story_address: str = Field(default_address("story", "127.0.0.1"), description="StoryService host:port.")
+    render_address: str = Field(
+        default_address("render", "127.0.0.1"), description="RenderService host:port."
+    )
+    evaluation_address: str = Field(
+        default_address("evaluation", "127.0.0.1"), description="EvaluationService host:port."
+    )
 
     max_items_per_job: int = Field(1000, ge=1, description="Largest N a job may ask for.")
     max_running_jobs: int = Field(4, ge=1, description="Jobs running at once; later ones wait QUEUED.")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from google.protobuf import timestamp_pb2
 
+from storytelling.api.vocabulary import TERMINAL_JOB_STATES
 from storytelling.v1 import pipeline_pb2
 
 _SCHEMA = """
@@ -40,10 +41,6 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (job_id, sequence)
 ) WITHOUT ROWID;
 """
-
-ENDED_JOB_STATES = frozenset(
-    {pipeline_pb2.JOB_STATE_SUCCEEDED, pipeline_pb2.JOB_STATE_FAILED, pipeline_pb2.JOB_STATE_CANCELLED}
-)
 
 
 class Store:
@@ -145,7 +142,7 @@ class Store:
         return [(position, pipeline_pb2.Job.FromString(blob)) for position, blob in rows]
 
     def unfinished_jobs(self) -> list[pipeline_pb2.Job]:
-        ended = ", ".join(str(state) for state in ENDED_JOB_STATES)
+        ended = ", ".join(str(state) for state in TERMINAL_JOB_STATES)
         rows = self._db.execute(f"SELECT job FROM jobs WHERE state NOT IN ({ended}) ORDER BY position")
         return [pipeline_pb2.Job.FromString(row[0]) for row in rows]
 

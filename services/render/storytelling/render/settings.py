@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pydantic import Field, SecretStr
+
+from storytelling.api.vocabulary import DEFAULT_PORTS
 from storytelling.runtime.config import ServiceSettings
 
 
 class RenderSettings(ServiceSettings):
     model_config = ServiceSettings.env("RENDER")
 
-    port: int = Field(50052, ge=0, le=65535, description="gRPC port.")
-    metrics_port: int = Field(9102, ge=0, le=65535, description="Prometheus metrics port; 0 disables.")
+    port: int = Field(DEFAULT_PORTS["render"].grpc, ge=0, le=65535, description="gRPC port.")
+    metrics_port: int = Field(
+        DEFAULT_PORTS["render"].metrics, ge=0, le=65535, description="Prometheus metrics port; 0 disables."
+    )
     default_painter: str = Field(
         "sketch", description="Painter used when a request names none: sketch, triton, openai or embedded."
     )

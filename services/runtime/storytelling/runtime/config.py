@@ -16,6 +16,8 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from storytelling.api.vocabulary import DEFAULT_PORTS
+
 
 class ConfigError(Exception):
     """Raised when configuration is invalid; the message lists every offending field."""
@@ -27,8 +29,14 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STORYTELLING_", extra="ignore", validate_default=True)
 
     host: str = Field("127.0.0.1", description="Address to bind the gRPC and metrics servers to.")
-    port: int = Field(50050, ge=0, le=65535, description="gRPC port.")
-    metrics_port: int = Field(9100, ge=0, le=65535, description="Prometheus metrics port; 0 disables.")
+    # Each service overrides these with its own DEFAULT_PORTS entry.
+    port: int = Field(DEFAULT_PORTS["orchestrator"].grpc, ge=0, le=65535, description="gRPC port.")
+    metrics_port: int = Field(
+        DEFAULT_PORTS["orchestrator"].metrics,
+        ge=0,
+        le=65535,
+        description="Prometheus metrics port; 0 disables.",
+    )
     grace_period_s: float = Field(
         10.0, ge=0, le=3600, description="Time in-flight RPCs get to finish after SIGTERM."
     )

@@ -25,14 +25,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from storytelling.api.vocabulary import DEFAULT_PORTS
 from storytelling.runtime.process import ServiceProcess, free_port, lost_port_race, start_service_process
-
-DEFAULT_PORTS = {  # gRPC, metrics
-    "story": (50051, 9101),
-    "render": (50052, 9102),
-    "evaluation": (50053, 9103),
-    "orchestrator": (50050, 9100),
-}
 
 
 @dataclass(frozen=True)
@@ -66,7 +60,9 @@ class LocalStack:
         self.prometheus = None
 
     def _ports(self, name: str) -> tuple[int, int]:
-        return (free_port(), free_port()) if self.options.ephemeral_ports else DEFAULT_PORTS[name]
+        if self.options.ephemeral_ports:
+            return free_port(), free_port()
+        return DEFAULT_PORTS[name].grpc, DEFAULT_PORTS[name].metrics
 
     def _start(self, name: str, args: list[str]) -> ServiceProcess:
         port, metrics_port = self._ports(name)

@@ -9,6 +9,7 @@ from typing import Self
 import grpc
 from pydantic import Field
 
+from storytelling.api.vocabulary import DEFAULT_PORTS
 from storytelling.llm import ChatEngine, EngineSpec, build_engine
 from storytelling.runtime.config import ServiceSettings
 from storytelling.runtime.service import Service
@@ -21,8 +22,8 @@ from storytelling.v1 import story_pb2, story_pb2_grpc
 class StorySettings(ServiceSettings):
     model_config = ServiceSettings.env("STORY")
 
-    port: int = Field(50051, ge=0, le=65535)
-    metrics_port: int = Field(9101, ge=0, le=65535)
+    port: int = Field(DEFAULT_PORTS["story"].grpc, ge=0, le=65535)
+    metrics_port: int = Field(DEFAULT_PORTS["story"].metrics, ge=0, le=65535)
     engines: dict[str, EngineSpec] = Field(
         default_factory=lambda: {"embedded": EngineSpec(kind="embedded")},
         description='Engines by name, as JSON: {"vllm": {"kind": "openai", "base_url": '

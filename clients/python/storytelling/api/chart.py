@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from html import escape
 
-from storytelling.client import names
+from storytelling.api import vocabulary
 from storytelling.v1 import common_pb2
 
 _LABEL_W, _BAR_W, _ROW_H, _VALUE_W = 190, 260, 26, 110
@@ -19,7 +19,7 @@ def dimension_chart(scores: Iterable[common_pb2.DimensionScore], title: str) -> 
     rows = []
     for row, dimension in enumerate(dimensions):
         y = 4 + row * _ROW_H
-        label = names.label(names.Dimension, dimension).replace("_", " ")
+        label = vocabulary.label(vocabulary.Dimension, dimension).replace("_", " ")
         rows.append(f'<text x="0" y="{y + 16}">{escape(label)}</text>')
         rows.append(f'<rect class="track" x="{_LABEL_W}" y="{y + 4}" width="{_BAR_W}" height="16" rx="3"/>')
         score = by_dimension.get(dimension)

@@ -10,9 +10,9 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import quote
 
-from storytelling.client import names
-from storytelling.report.chart import dimension_chart, merge_dimension_scores
-from storytelling.report.layout import GALLERY_FILE, ItemRecord, JobRecord, load_job, write_atomic
+from storytelling.api import vocabulary
+from storytelling.api.chart import dimension_chart, merge_dimension_scores
+from storytelling.api.layout import GALLERY_FILE, ItemRecord, JobRecord, load_job, write_atomic
 from storytelling.v1 import common_pb2, evaluation_pb2
 
 FALLBACK_BADGE = "fallback sketch / random weights — not a diffusion result"
@@ -30,7 +30,7 @@ def write_gallery(job_dir: Path | str) -> Path:
 def render_gallery(record: JobRecord, page_dir: Path) -> str:
     job = record.job
     title = job.spec.name or f"Job {job.id}"
-    css = resources.files("storytelling.report").joinpath("gallery.css").read_text(encoding="utf-8")
+    css = resources.files("storytelling.api").joinpath("gallery.css").read_text(encoding="utf-8")
     body = [
         f'<header><h1>{_e(title)}</h1><p class="meta">{_e(_job_line(record))}</p></header>',
         _set_section(record),
@@ -57,13 +57,13 @@ def _job_line(record: JobRecord) -> str:
     job = record.job
     parts = [f"job {job.id}"]
     if job.state:
-        parts.append(names.label(names.JobState, job.state))
+        parts.append(vocabulary.label(vocabulary.JobState, job.state))
     if job.spec.items:
         parts.append(f"{job.items_succeeded} of {job.spec.items} items succeeded")
         if job.items_failed:
             parts.append(f"{job.items_failed} failed")
     if job.spec.story.mode:
-        parts.append(f"mode {names.label(names.StoryMode, job.spec.story.mode)}")
+        parts.append(f"mode {vocabulary.label(vocabulary.StoryMode, job.spec.story.mode)}")
     if job.seed or job.spec.HasField("seed"):
         parts.append(f"seed {job.seed}")
     if job.HasField("created_at"):
@@ -199,7 +199,7 @@ def _alignment(result: evaluation_pb2.AlignmentResult) -> str:
 
 
 def _text_measures(result: evaluation_pb2.TextMeasuresResult) -> str:
-    covered = f"{result.dimensions_covered} of {len(names.choices(names.Dimension))} dimensions"
+    covered = f"{result.dimensions_covered} of {len(vocabulary.choices(vocabulary.Dimension))} dimensions"
     return f"{covered}, {result.words} words, {result.causal_links} causal links"
 
 
@@ -214,7 +214,9 @@ def _key_points(item: ItemRecord) -> str:
 def _key_point(kp: common_pb2.KeyPoint) -> str:
     said_yes = _judge_said_yes(kp)
     classes = ["kp", "kp-yes" if said_yes else "kp-no"] + (["kp-control"] if kp.is_control else [])
-    tag = "control" if kp.is_control else names.label(names.Dimension, kp.dimension).replace("_", " ")
+    tag = (
+        "control" if kp.is_control else vocabulary.label(vocabulary.Dimension, kp.dimension).replace("_", " ")
+    )
     source = f" (from story {kp.source_story_id})" if kp.is_control and kp.source_story_id else ""
     how = "P(yes)" if kp.from_logprobs else "score"
     verdict = f"judge: {'yes' if said_yes else 'no'}, {how} {kp.score:.2f}"

@@ -1,0 +1,8 @@
+"""Hand-written parts of the API that services and clients share, beside the generated `storytelling.v1`.
+
+- `vocabulary`: enum labels, ended states, default ports, the rule for when a stage is done;
+- `layout`: the job directory's artifact layout and its atomic reads and writes;
+- `gallery` (with `chart`): the static gallery page of a job directory.
+
+Like `storytelling.v1` they need only protobuf, so services import them without the SDK.
+"""
