@@ -2,7 +2,8 @@
 
 It serves StoryService's contract with no engine: ListModes is the trivial RPC, WriteStory sleeps
 `seed` milliseconds (an RPC that stays in flight on demand; a negative seed raises) and WriteStories
-streams `count` stories.
+streams `count` stories. A failing WriteStory repeats the request's theme in its error, as careless code
+might repeat a request field (the log redaction test relies on it).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class ProbeServicer(story_pb2_grpc.StoryServiceServicer):
         if request.options.num_exemplars < 0:
             raise InvalidArgument("must be >= 0", field="options.num_exemplars")
         if request.seed < 0:
-            raise RuntimeError("probe asked to fail")
+            raise RuntimeError(f"probe asked to fail (theme {request.options.theme!r})")
         await asyncio.sleep(request.seed / 1000)
         report = {"slept_ms": request.seed, "deadline_s": deadlines.remaining()}
         return story_pb2.WriteStoryResponse(story=common_pb2.Story(id="probe", text=json.dumps(report)))

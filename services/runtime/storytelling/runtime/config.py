@@ -11,9 +11,10 @@ import argparse
 import json
 import types
 import typing
+from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storytelling.api.vocabulary import DEFAULT_PORTS
@@ -51,6 +52,61 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["json", "text"] = Field(
         "json", description="json: one object per line, for log collectors; text: for humans."
     )
+    tls_cert_file: Path | None = Field(
+        None,
+        description="PEM certificate chain to serve gRPC over TLS (with tls_key_file); reloaded when it "
+        "changes. Unset: plaintext.",
+    )
+    tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file.")
+    tls_client_ca_file: Path | None = Field(
+        None,
+        description="PEM CA bundle that signs client certificates: set it to require mutual TLS.",
+    )
+    tls_client_identities: list[str] = Field(
+        [],
+        description="Client certificate identities (SAN DNS name, URI or IP, or subject CN) allowed to "
+        "call, with mutual TLS; empty: any certificate the client CA signed.",
+    )
+    auth_tokens_file: Path | None = Field(
+        None,
+        description="JSON token file, or a directory of them (a Kubernetes Secret mount), holding token "
+        "digests, identities and scopes; every RPC but health then needs a bearer token. Reloaded when "
+        "it changes. Unset: no token authentication.",
+    )
+    credentials_reload_s: float = Field(
+        5.0, gt=0, le=3600, description="How often certificate and token files are checked for changes."
+    )
+    metrics_host: str | None = Field(
+        None, description="Address to bind the metrics endpoint to, if not host's (a pod-internal one)."
+    )
+    metrics_tls: bool = Field(
+        False,
+        description="Serve /metrics over HTTPS with the gRPC certificate (and, with tls_client_ca_file, "
+        "require a client certificate).",
+    )
+    health_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Extra plaintext port serving only grpc.health.v1, for probes that cannot speak TLS "
+        "(Kubernetes gRPC probes); 0 disables.",
+    )
+
+    @model_validator(mode="after")
+    def _tls_settings_agree(self) -> Self:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together: set both or neither")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("tls_client_ca_file (mutual TLS) needs tls_cert_file and tls_key_file")
+        if self.tls_client_identities and self.tls_client_ca_file is None:
+            raise ValueError("tls_client_identities needs tls_client_ca_file (mutual TLS)")
+        if self.metrics_tls and self.tls_cert_file is None:
+            raise ValueError("metrics_tls needs tls_cert_file and tls_key_file")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None
 
     @staticmethod
     def env(service: str) -> SettingsConfigDict:
@@ -90,6 +146,9 @@ class ServiceSettings(BaseSettings):
             lines = []
             for error in exc.errors():
                 field = ".".join(str(p) for p in error["loc"])
+                if not field:  # a check across fields: its message names them
+                    lines.append(error["msg"].removeprefix("Value error, "))
+                    continue
                 source = f"--{field.replace('_', '-')}" if field in overrides else cls.env_name(field)
                 lines.append(f"{field} ({source}): {error['msg']}, got {error.get('input')!r}")
             raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None

@@ -40,7 +40,26 @@ class FailedPrecondition(ServiceError):
 
 
 class ResourceExhausted(ServiceError):
+    """A limit or quota was hit. `retry_after_s`, when known, is when a retry can succeed: the runtime
+    sends it as google.rpc.RetryInfo in the status details."""
+
     code = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, message: str, *, field: str | None = None, retry_after_s: float | None = None) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message, field=field)
+
+
+class Unauthenticated(ServiceError):
+    """No credentials, or credentials the service does not accept. Never names the credential itself."""
+
+    code = "UNAUTHENTICATED"
+
+
+class PermissionDenied(ServiceError):
+    """The caller is known but may not do this (scope, ownership, client certificate identity)."""
+
+    code = "PERMISSION_DENIED"
 
 
 class Unavailable(ServiceError):

@@ -1,4 +1,5 @@
-"""What the runtime adds to every RPC: domain errors to status codes, deadlines, metrics, logs.
+"""What the runtime adds to every RPC: authentication, domain errors to status codes, deadlines, metrics,
+logs.
 
 Method handlers are wrapped once, when a service registers them, instead of through a
 `grpc.aio.ServerInterceptor`: the aio interceptor machinery runs Python per RPC on top of the work
@@ -14,10 +15,14 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+from google.protobuf import duration_pb2
 from google.protobuf.message import DecodeError
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
-from storytelling.runtime import deadlines
-from storytelling.runtime.errors import ServiceError
+from storytelling.runtime import auth, deadlines
+from storytelling.runtime.errors import ResourceExhausted, ServiceError
+from storytelling.runtime.guard import Check, Guard
 from storytelling.runtime.metrics import MethodMetrics, RpcMetrics
 
 log = logging.getLogger("storytelling.rpc")
@@ -65,6 +70,9 @@ class _Outcome:
         else:
             self.code, self.details = "INTERNAL", f"internal error: {type(exc).__name__}: {exc}"
             log.error("unhandled error in %s", self.method, exc_info=exc)
+        if isinstance(exc, ResourceExhausted) and exc.retry_after_s is not None:
+            status = _with_retry_info(self.code, self.details, exc.retry_after_s)
+            await context.abort(status.code, status.details, status.trailing_metadata)
         await context.abort(grpc.StatusCode[self.code], self.details)
 
     def finish(self, context: grpc.aio.ServicerContext) -> None:
@@ -91,6 +99,15 @@ class _Outcome:
             log.debug("rpc ok", extra={"method": self.method, "duration_ms": round(seconds * 1000, 3)})
 
 
+def _with_retry_info(code: str, details: str, retry_after_s: float) -> grpc.Status:
+    """The status with google.rpc.RetryInfo in its details (the `grpc-status-details-bin` trailer)."""
+    delay = duration_pb2.Duration()
+    delay.FromNanoseconds(max(0, round(retry_after_s * 1e9)))
+    detail = status_pb2.Status(code=code_pb2.Code.Value(code), message=details)
+    detail.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+    return rpc_status.to_status(detail)
+
+
 async def _reject_malformed(request: Any, context: grpc.aio.ServicerContext, outcome: _Outcome) -> None:
     outcome.code, outcome.details = "INVALID_ARGUMENT", f"request: {request.message}"
     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, outcome.details)
@@ -99,31 +116,33 @@ async def _reject_malformed(request: Any, context: grpc.aio.ServicerContext, out
 class HandlerWrapper:
     """Wraps method handlers with the runtime's per-RPC behaviour."""
 
-    def __init__(self, metrics: RpcMetrics | None) -> None:
+    def __init__(self, metrics: RpcMetrics | None, guard: Guard | None = None) -> None:
         self._metrics = metrics
+        self._guard = guard
 
     def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         metrics = self._metrics.for_method(method) if self._metrics else None
+        check = self._guard.for_method(method) if self._guard else None
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                _unary(handler.unary_unary, metrics, method),
+                _unary(handler.unary_unary, metrics, method, check),
                 _tolerant(handler.request_deserializer),
                 handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                _streaming(handler.unary_stream, metrics, method),
+                _streaming(handler.unary_stream, metrics, method, check),
                 _tolerant(handler.request_deserializer),
                 handler.response_serializer,
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                _unary(handler.stream_unary, metrics, method),
+                _unary(handler.stream_unary, metrics, method, check),
                 handler.request_deserializer,
                 handler.response_serializer,
             )
         return grpc.stream_stream_rpc_method_handler(
-            _streaming(handler.stream_stream, metrics, method),
+            _streaming(handler.stream_stream, metrics, method, check),
             handler.request_deserializer,
             handler.response_serializer,
         )
@@ -166,13 +185,14 @@ class WrappingServer:
         return getattr(self._server, name)
 
 
-def _unary(inner: Callable, metrics: MethodMetrics | None, method: str) -> Callable:
+def _unary(inner: Callable, metrics: MethodMetrics | None, method: str, check: Check | None) -> Callable:
     async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
         outcome = _Outcome(metrics, method)
         try:
+            principal = check(context) if check is not None else None  # before anything reads the request
             if isinstance(request, MalformedRequest):
                 await _reject_malformed(request, context, outcome)
-            with deadlines.scope(context.time_remaining()):
+            with deadlines.scope(context.time_remaining()), auth.acting_as(principal):
                 return await inner(request, context)
         except (grpc.aio.AbortError, asyncio.CancelledError):
             raise
@@ -184,13 +204,14 @@ def _unary(inner: Callable, metrics: MethodMetrics | None, method: str) -> Calla
     return behavior
 
 
-def _streaming(inner: Callable, metrics: MethodMetrics | None, method: str) -> Callable:
+def _streaming(inner: Callable, metrics: MethodMetrics | None, method: str, check: Check | None) -> Callable:
     async def behavior(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         outcome = _Outcome(metrics, method)
         try:
+            principal = check(context) if check is not None else None
             if isinstance(request, MalformedRequest):
                 await _reject_malformed(request, context, outcome)
-            with deadlines.scope(context.time_remaining()):
+            with deadlines.scope(context.time_remaining()), auth.acting_as(principal):
                 async for response in inner(request, context):
                     yield response
         except (grpc.aio.AbortError, asyncio.CancelledError):

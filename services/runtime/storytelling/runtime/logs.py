@@ -1,4 +1,9 @@
-"""Structured logging: one JSON object per line (or plain text for humans), with the service name."""
+"""Structured logging: one JSON object per line (or plain text for humans), with the service name.
+
+Every line passes through `storytelling.credentials.redact` on its way out: the runtime never logs
+metadata, and redaction makes sure a token pasted into a request field or an exception does not land in
+a log either.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import logging
 import sys
 import time
 from typing import Any
+
+from storytelling.credentials import redact
 
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -28,7 +35,12 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in record.__dict__.items() if k not in _RESERVED})
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return redact(json.dumps(entry, default=str))
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def configure(service: str, level: str = "INFO", fmt: str = "json") -> None:
@@ -37,7 +49,7 @@ def configure(service: str, level: str = "INFO", fmt: str = "json") -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter(service))
     else:
-        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {service} %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter(f"%(asctime)s %(levelname)s {service} %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -5,9 +5,19 @@ Each server owns a registry, so several services can run in one process (tests) 
 
 from __future__ import annotations
 
+import logging
+import socket
+import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+
+if TYPE_CHECKING:
+    from storytelling.runtime.tls import ServerCertificates
+
+log = logging.getLogger("storytelling.metrics")
 
 LATENCY_BUCKETS = (
     0.0005,
@@ -83,7 +93,47 @@ class RpcMetrics:
         )
 
 
-def serve_http(registry: CollectorRegistry, host: str, port: int):
-    """Starts the /metrics endpoint in a daemon thread; returns the WSGI server to shut down."""
-    server, _thread = start_http_server(port, addr=host, registry=registry)
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+        """Scrapes are not worth a log line each."""
+
+
+class MetricsServer(WSGIServer):
+    """The /metrics endpoint, a thread per scrape; over TLS when given certificates.
+
+    The TLS handshake runs in the scrape's own thread (not in accept, where one silent client would stall
+    every scrape), with the certificate current at that moment.
+    """
+
+    daemon_threads = True
+    certificates: ServerCertificates | None = None
+    handshake_timeout_s = 10.0
+
+    def process_request(self, request: socket.socket, client_address: object) -> None:
+        thread = threading.Thread(target=self._serve, args=(request, client_address), daemon=True)
+        thread.start()
+
+    def _serve(self, request: socket.socket, client_address: object) -> None:
+        try:
+            if self.certificates is not None:
+                self.certificates.refresh()
+                request.settimeout(self.handshake_timeout_s)
+                request = self.certificates.context.wrap_socket(request, server_side=True)
+                request.settimeout(None)
+            self.finish_request(request, client_address)
+        except OSError as exc:  # handshake refused, client gone: the scraper sees it, not our logs
+            log.debug("metrics request failed", extra={"peer": str(client_address), "error": str(exc)})
+        finally:
+            self.shutdown_request(request)
+
+
+def serve_http(
+    registry: CollectorRegistry, host: str, port: int, certificates: ServerCertificates | None = None
+) -> MetricsServer:
+    """Starts the /metrics endpoint in a daemon thread; returns the server to shut down."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    server_class = type("BoundMetricsServer", (MetricsServer,), {"address_family": family})
+    server = make_server(host, port, make_wsgi_app(registry), server_class, handler_class=_QuietHandler)
+    server.certificates = certificates
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server

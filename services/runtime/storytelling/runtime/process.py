@@ -37,6 +37,8 @@ class ServiceProcess:
     metrics_port: int
     log_path: Path
     _log_file: object = field(repr=False, default=None)
+    # How to reach it when it serves TLS (health checks included); None: plaintext.
+    credentials: grpc.ChannelCredentials | None = field(repr=False, default=None)
 
     @property
     def address(self) -> str:
@@ -52,7 +54,12 @@ class ServiceProcess:
     def wait_serving(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         status = "no answer"
-        with grpc.insecure_channel(self.address) as channel:
+        channel = (
+            grpc.secure_channel(self.address, self.credentials)
+            if self.credentials is not None
+            else grpc.insecure_channel(self.address)
+        )
+        with channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
@@ -96,6 +103,7 @@ def start_service_process(
     metrics_port: int | None = None,
     log_path: Path | None = None,
     log_format: str = "text",
+    credentials: grpc.ChannelCredentials | None = None,
 ) -> ServiceProcess:
     """Starts `python -m module` on loopback; output goes to `log_path` (default: a temporary file)."""
     port = port or free_port()
@@ -128,7 +136,7 @@ def start_service_process(
         start_new_session=True,
         preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
-    return ServiceProcess(module, process, port, metrics_port, log_path, log_file)
+    return ServiceProcess(module, process, port, metrics_port, log_path, log_file, credentials)
 
 
 PORT_CLASH = ("Address already in use", "cannot bind gRPC port")

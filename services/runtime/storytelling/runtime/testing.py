@@ -42,12 +42,18 @@ async def running_service(
     *,
     wait_ready: bool = True,
     ready_timeout: float = 60.0,
+    credentials: grpc.ChannelCredentials | None = None,
 ) -> AsyncIterator[grpc.aio.Channel]:
-    """Serves `service` in this event loop on a free loopback port with the full runtime; yields a channel."""
+    """Serves `service` in this event loop on a free loopback port with the full runtime; yields a channel
+    (over TLS with `credentials`, which a service with tls_cert_file needs)."""
     settings = settings or ServiceSettings(port=0, metrics_port=0, ready_poll_s=0.05)
     server = ServiceServer(service, settings.model_copy(update={"port": 0, "host": "127.0.0.1"}))
     await server.start()
-    channel = grpc.aio.insecure_channel(server.address)
+    channel = (
+        grpc.aio.secure_channel(server.address, credentials)
+        if credentials is not None
+        else grpc.aio.insecure_channel(server.address)
+    )
     try:
         if wait_ready:
             await wait_serving(channel, ready_timeout)
@@ -66,10 +72,11 @@ def service_process(
     env: dict[str, str] | None = None,
     ready_timeout: float = 120.0,
     wait_ready: bool = True,
+    credentials: grpc.ChannelCredentials | None = None,
 ) -> Iterator[ServiceProcess]:
     """Runs `python -m module` on free ports, waits for SERVING, and always stops it (no orphans)."""
     for attempt in range(3):  # free ports are free when picked, not always when bound
-        proc = start_service_process(module, args=args, env=env)
+        proc = start_service_process(module, args=args, env=env, credentials=credentials)
         try:
             if wait_ready:
                 proc.wait_serving(ready_timeout)
