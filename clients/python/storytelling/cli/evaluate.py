@@ -12,7 +12,7 @@ from storytelling.api import vocabulary
 from storytelling.api.gallery import write_gallery
 from storytelling.api.layout import JobFiles, write_item
 from storytelling.api.vocabulary import default_address
-from storytelling.cli.folder import FolderItem, read_folder
+from storytelling.cli.folder import FolderItem, FolderLimits, read_folder
 from storytelling.client import EvaluationClient, evaluation_item
 from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2
 
@@ -46,6 +46,19 @@ def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument(
         "-k", type=int, default=0, help="neighbours for KNN diversity (default: the service's)"
     )
+    defaults = FolderLimits()
+    parser.add_argument(
+        "--max-image-mb",
+        type=float,
+        default=defaults.image_bytes / 2**20,
+        help="refuse image files larger than this (default %(default).0f MiB)",
+    )
+    parser.add_argument(
+        "--max-stories-mb",
+        type=float,
+        default=defaults.story_file_bytes / 2**20,
+        help="refuse story files (CSV, JSONL, .txt) larger than this (default %(default).0f MiB)",
+    )
     parser.add_argument(
         "--out",
         type=Path,
@@ -58,7 +71,10 @@ def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentPa
 def evaluate_command(args: argparse.Namespace) -> int:
     out = args.out or args.folder / "evaluation"
     files = JobFiles(out)
-    items = read_folder(args.folder, args.stories, exclude=out)
+    limits = FolderLimits(
+        story_file_bytes=int(args.max_stories_mb * 2**20), image_bytes=int(args.max_image_mb * 2**20)
+    )
+    items = read_folder(args.folder, args.stories, exclude=out, limits=limits)
     missing = [item.id for item in items if item.image is None]
     print(f"{len(items)} stories, {len(items) - len(missing)} with an image", flush=True)
     if missing and len(missing) < len(items):
@@ -67,7 +83,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
         print(f"skipping {len(missing)} stories without an image ({shown})", file=sys.stderr, flush=True)
         items = [item for item in items if item.image is not None]
     request = evaluation_pb2.EvaluateSetRequest(
-        items=[_evaluation_item(item) for item in items],
+        items=[_evaluation_item(item, limits) for item in items],
         evaluators=[vocabulary.parse(vocabulary.Evaluator, e) for e in args.evaluators],
         diversity=evaluation_pb2.DiversityOptions(k=args.k),
     )
@@ -102,11 +118,10 @@ def evaluate_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluation_item(entry: FolderItem) -> evaluation_pb2.EvaluationItem:
-    if entry.image is None:
-        return evaluation_item(entry.id, entry.story)
+def _evaluation_item(entry: FolderItem, limits: FolderLimits) -> evaluation_pb2.EvaluationItem:
+    image = entry.read_image(limits)
     try:
-        return evaluation_item(entry.id, entry.story, entry.image.read_bytes())
+        return evaluation_item(entry.id, entry.story, image)
     except ValueError as error:
         raise ValueError(f"{entry.image}: {error}") from None
 

@@ -50,23 +50,25 @@ def stories(texts: Sequence[str], field: str) -> list[str]:
     return [story(t, f"{field}[{i}]") for i, t in enumerate(texts)]
 
 
-def image(message: common_pb2.Image, field: str) -> EncodedImage:
+def image(message: common_pb2.Image, field: str, max_pixels: int) -> EncodedImage:
     declared = _FORMATS.get(message.format, "unknown")
     if declared == "unknown":
         raise InvalidArgument(
             f"unsupported image format enum value {message.format}", field=f"{field}.format"
         )
     try:
-        return check_image(message.data, declared)
+        return check_image(message.data, declared, max_pixels)
     except ValueError as exc:
         raise InvalidArgument(str(exc), field=f"{field}.data") from None
 
 
-def item(message: evaluation_pb2.EvaluationItem, field: str, *, needs_story: bool = True) -> Item:
+def item(
+    message: evaluation_pb2.EvaluationItem, field: str, max_pixels: int, *, needs_story: bool = True
+) -> Item:
     return Item(
         id=message.id,
         story=story(message.story, f"{field}.story") if needs_story else message.story,
-        image=image(message.image, f"{field}.image") if message.HasField("image") else None,
+        image=image(message.image, f"{field}.image", max_pixels) if message.HasField("image") else None,
     )
 
 
@@ -113,13 +115,15 @@ def alignment_options(
     )
 
 
-def set_items(messages: Sequence[evaluation_pb2.EvaluationItem], wanted: Sequence[Kind]) -> list[Item]:
+def set_items(
+    messages: Sequence[evaluation_pb2.EvaluationItem], wanted: Sequence[Kind], max_pixels: int
+) -> list[Item]:
     if not messages:
         raise InvalidArgument("must hold at least one item", field="items")
     if Kind.DIVERSITY in wanted and len(messages) < 2:
         raise InvalidArgument("diversity needs a set of at least 2 stories", field="items")
     items = [
-        item(m, f"items[{i}]", needs_story=bool(set(wanted) - {Kind.COMPLEXITY}))
+        item(m, f"items[{i}]", max_pixels, needs_story=bool(set(wanted) - {Kind.COMPLEXITY}))
         for i, m in enumerate(messages)
     ]
     items = [it if it.id else Item(str(i), it.story, it.image) for i, it in enumerate(items)]

@@ -5,7 +5,8 @@ import io
 from dataclasses import dataclass
 
 from PIL import Image as PILImage
-from PIL import UnidentifiedImageError
+
+from storytelling.runtime.images import DEFAULT_MAX_PIXELS, decode
 
 SUPPORTED = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 
@@ -26,19 +27,15 @@ class EncodedImage:
         return PILImage.open(io.BytesIO(self.data)).convert("RGB")
 
 
-def check_image(data: bytes, declared: str | None = None) -> EncodedImage:
-    """The bytes as a supported image; raises ValueError saying why not.
+def check_image(
+    data: bytes, declared: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> EncodedImage:
+    """The bytes as a supported image, decoded once under `max_pixels`; raises ValueError saying why not.
 
     `declared` (PNG, JPEG, WEBP) must match what the bytes are; None accepts any supported format.
     """
-    if not data:
-        raise ValueError("image bytes are empty")
-    try:
-        with PILImage.open(io.BytesIO(data)) as image:
-            actual = image.format
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValueError(f"the bytes are not a decodable image ({exc})") from None
+    with decode(data, max_pixels) as image:
+        actual = image.format
     if actual not in SUPPORTED:
         raise ValueError(f"unsupported image format {actual}; use {', '.join(SUPPORTED)}")
     if declared is not None and declared != actual:

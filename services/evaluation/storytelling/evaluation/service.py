@@ -13,6 +13,7 @@ from storytelling.evaluation.text_measures import TextMeasurer
 from storytelling.evaluation.vision import build_vision_engine
 from storytelling.llm import build_engine
 from storytelling.runtime.errors import ServiceError
+from storytelling.runtime.images import DEFAULT_MAX_PIXELS
 from storytelling.runtime.service import Service
 from storytelling.v1 import evaluation_pb2, evaluation_pb2_grpc
 
@@ -22,8 +23,9 @@ log = logging.getLogger(__name__)
 class EvaluationService(Service):
     name = "evaluation"
 
-    def __init__(self, core: Evaluation) -> None:
+    def __init__(self, core: Evaluation, max_image_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.core = core
+        self.max_image_pixels = max_image_pixels
 
     @classmethod
     def from_settings(cls, settings: EvaluationSettings) -> "EvaluationService":
@@ -43,11 +45,14 @@ class EvaluationService(Service):
                 knn_device=settings.knn_device,
                 seed=settings.seed,
                 max_items_in_flight=settings.max_items_in_flight,
-            )
+            ),
+            max_image_pixels=settings.max_image_pixels,
         )
 
     def register(self, server: grpc.aio.Server) -> list[str]:
-        evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server(EvaluationServicer(self.core), server)
+        evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server(
+            EvaluationServicer(self.core, self.max_image_pixels), server
+        )
         return [evaluation_pb2.DESCRIPTOR.services_by_name["EvaluationService"].full_name]
 
     async def start(self) -> None:

@@ -16,22 +16,25 @@ DESCRIPTIONS = {
 
 
 class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
-    def __init__(self, core: Evaluation) -> None:
+    def __init__(self, core: Evaluation, max_image_pixels: int) -> None:
         self.core = core
+        self.max_pixels = max_image_pixels
 
     def _options(self, message: evaluation_pb2.AlignmentOptions, field: str):
         return convert.alignment_options(message, field, list(self.core.extractors), list(self.core.judges))
 
     async def EvaluateItem(self, request, context) -> evaluation_pb2.EvaluateItemResponse:
         kinds = convert.kinds(request.evaluators, "evaluators", ITEM_KINDS)
-        item = convert.item(request.item, "item", needs_story=set(kinds) != {Kind.COMPLEXITY})
+        item = convert.item(
+            request.item, "item", self.max_pixels, needs_story=set(kinds) != {Kind.COMPLEXITY}
+        )
         options = self._options(request.alignment, "alignment")
         result = await self.core.evaluate_item(item, kinds, options)
         return evaluation_pb2.EvaluateItemResponse(evaluation=convert.item_result(result))
 
     async def EvaluateSet(self, request, context) -> AsyncIterator[evaluation_pb2.EvaluateSetEvent]:
         kinds = convert.kinds(request.evaluators, "evaluators", (Kind.DIVERSITY, *ITEM_KINDS))
-        items = convert.set_items(request.items, kinds)
+        items = convert.set_items(request.items, kinds, self.max_pixels)
         options = self._options(request.alignment, "alignment")
         k = self._diversity_options(request.diversity, "diversity")
         reference = convert.stories(request.diversity.reference, "diversity.reference")
@@ -51,7 +54,7 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
         return convert.diversity(outcome, self.core.embedder.name)
 
     async def Alignment(self, request, context) -> evaluation_pb2.AlignmentResult:
-        item = convert.item(request.item, "item")
+        item = convert.item(request.item, "item", self.max_pixels)
         if item.image is None:
             raise InvalidArgument("alignment needs an image", field="item.image")
         outcome = await self.core.alignment(item, self._options(request.options, "options"))
@@ -60,7 +63,7 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
     async def Complexity(self, request, context) -> evaluation_pb2.ComplexityResult:
         if not request.HasField("image"):
             raise InvalidArgument("complexity needs an image", field="image")
-        outcome = await self.core.complexity(convert.image(request.image, "image"))
+        outcome = await self.core.complexity(convert.image(request.image, "image", self.max_pixels))
         return convert.complexity(outcome)
 
     async def TextMeasures(self, request, context) -> evaluation_pb2.TextMeasuresResult:

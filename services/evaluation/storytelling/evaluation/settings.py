@@ -5,6 +5,7 @@ from pydantic import Field, model_validator
 from storytelling.api.vocabulary import DEFAULT_PORTS
 from storytelling.llm import EngineSpec
 from storytelling.runtime.config import ServiceSettings
+from storytelling.runtime.images import DEFAULT_MAX_PIXELS
 
 
 class EvaluationSettings(ServiceSettings):
@@ -40,6 +41,12 @@ class EvaluationSettings(ServiceSettings):
     text_measures: bool = Field(True, description="serve the spaCy text-side measures")
     seed: int = Field(0, description="seed for drawing control key points")
     max_items_in_flight: int = Field(4, ge=1, description="items of a set evaluated at once")
+    max_image_pixels: int = Field(
+        DEFAULT_MAX_PIXELS,
+        ge=1,
+        description="largest image accepted, in pixels (width x height); larger ones, decompression "
+        "bombs included, get INVALID_ARGUMENT before any pixel is decoded",
+    )
 
     @model_validator(mode="after")
     def _defaults_exist(self) -> "EvaluationSettings":

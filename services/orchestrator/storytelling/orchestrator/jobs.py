@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
-from storytelling.api.layout import JobFiles
+from storytelling.api.layout import JobFiles, UnsafePath, check_job_id
 from storytelling.api.vocabulary import TERMINAL_JOB_STATES
 from storytelling.runtime.errors import (
     AlreadyExists,
@@ -228,6 +228,10 @@ class JobManager:
     def _job(self, job_id: str) -> pipeline_pb2.Job:
         if not job_id:
             raise InvalidArgument("required", field="job_id")
+        try:
+            check_job_id(job_id)
+        except UnsafePath as error:
+            raise InvalidArgument(str(error), field="job_id") from None
         job = self._store.job(job_id)
         if job is None:
             raise NotFound(f"no job {job_id!r}", field="job_id")

@@ -8,10 +8,9 @@ size but no seed, steps or guidance, so those are reported as 0 and the prompt g
 from __future__ import annotations
 
 import base64
-import io
+import binascii
 
 import httpx
-from PIL import Image, UnidentifiedImageError
 from storytelling.render.painters.base import Painter, PainterRef, PainterSpec, Painting, PaintJob
 from storytelling.runtime import deadlines
 from storytelling.runtime.errors import (
@@ -22,6 +21,7 @@ from storytelling.runtime.errors import (
     ServiceError,
     Unavailable,
 )
+from storytelling.runtime.images import UndecodableImage, decode
 
 
 class OpenAIImagePainter(Painter):
@@ -82,9 +82,9 @@ class OpenAIImagePainter(Painter):
             raise _status_error(response)
         try:
             data = base64.b64decode(response.json()["data"][0]["b64_json"])
-            image = Image.open(io.BytesIO(data)).convert("RGB")
-        except (KeyError, IndexError, ValueError, UnidentifiedImageError) as exc:
-            raise Internal(f"image API returned no decodable b64_json image: {exc!r}") from exc
+            image = decode(data, self.spec.max_side**2).convert("RGB")  # the API's bytes are untrusted too
+        except (KeyError, IndexError, TypeError, ValueError, binascii.Error, UndecodableImage) as exc:
+            raise Internal(f"image API returned no decodable b64_json image: {exc}") from None
         return Painting(
             image=image,
             painter=self.ref,

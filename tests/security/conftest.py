@@ -1,0 +1,12 @@
+"""Fixtures of the security tests: the evaluation tests' real embedder, and the bombs, made once."""
+
+import pytest
+
+from tests.evaluation.conftest import embedder  # noqa: F401 - the session fixture, shared
+from tests.security.bombs import png_bomb
+
+
+@pytest.fixture(scope="session")
+def bombs() -> dict[str, bytes]:
+    """Over our limit but under Pillow's own (36 Mpx RGB, 108 MB decoded), and over both (1 Gpx)."""
+    return {"36Mpx-rgb": png_bomb(6000, 6000, rgb=True), "1Gpx-grey": png_bomb(32000, 32000)}
