@@ -7,12 +7,12 @@ CATALOG_TIMEOUT_S.
 """
 
 from collections.abc import Awaitable, Iterable
-from functools import cached_property
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
 from storytelling.runtime import deadlines, errors
+from storytelling.runtime.calls import CallerCredentials, CallerFiles
 from storytelling.v1 import (
     common_pb2,
     evaluation_pb2,
@@ -27,6 +27,7 @@ from storytelling.v1 import (
 from .stages import ProgressCallback
 
 R = TypeVar("R")
+S = TypeVar("S")
 
 CATALOG_TIMEOUT_S = 10.0
 
@@ -48,17 +49,30 @@ async def _call(service: str, call: Awaitable[R]) -> R:
 
 class Connection:
     """A channel to one service, opened on first use: aio channels belong to the event loop that creates
-    them, and services are built before the runtime starts its loop."""
+    them, and services are built before the runtime starts its loop.
 
-    def __init__(self, address: str, max_message_mb: int = 64):
+    With `credentials`, the channel speaks TLS and calls carry a bearer token; when the certificate
+    files change, later calls go over a new channel (calls in flight finish on the old one).
+    """
+
+    def __init__(self, address: str, max_message_mb: int = 64, credentials: CallerCredentials | None = None):
         self.address = address
         self._size = max_message_mb * 1024 * 1024
+        self._credentials = credentials or CallerCredentials(CallerFiles())
         self._channel: grpc.aio.Channel | None = None
+        self._generation = self._credentials.generation
+        self._stubs: dict[type, Any] = {}
+        self._retired: list[grpc.aio.Channel] = []
 
     @property
     def channel(self) -> grpc.aio.Channel:
+        self._credentials.refresh()
+        if self._channel is not None and self._generation != self._credentials.generation:
+            self._retired.append(self._channel)
+            self._channel, self._stubs = None, {}
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(
+            self._generation = self._credentials.generation
+            self._channel = self._credentials.open_channel(
                 self.address,
                 options=[
                     ("grpc.max_receive_message_length", self._size),
@@ -68,10 +82,22 @@ class Connection:
             )
         return self._channel
 
+    def stub(self, stub_type: type[S]) -> S:
+        channel = self.channel
+        if stub_type not in self._stubs:
+            self._stubs[stub_type] = stub_type(channel)
+        return self._stubs[stub_type]
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """The bearer token to send, if the services check tokens."""
+        return self._credentials.metadata
+
     async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
-            self._channel = None
+        for channel in [*self._retired, self._channel]:
+            if channel is not None:
+                await channel.close()
+        self._channel, self._retired, self._stubs = None, [], {}
 
 
 def _check_choice(choice: str, known: Iterable[str], field: str, what: str) -> None:
@@ -86,22 +112,27 @@ class StoryClient:
     def __init__(self, connection: Connection):
         self._connection = connection
 
-    @cached_property
+    @property
     def _stub(self) -> story_pb2_grpc.StoryServiceStub:
-        return story_pb2_grpc.StoryServiceStub(self._connection.channel)
+        return self._connection.stub(story_pb2_grpc.StoryServiceStub)
 
     async def validate(self, spec: pipeline_pb2.JobSpec) -> None:
         response = await _call(
             "story",
             self._stub.ListEngines(
-                story_pb2.ListEnginesRequest(), timeout=deadlines.remaining(CATALOG_TIMEOUT_S)
+                story_pb2.ListEnginesRequest(),
+                timeout=deadlines.remaining(CATALOG_TIMEOUT_S),
+                metadata=self._connection.metadata,
             ),
         )
         _check_choice(spec.story.engine, (e.name for e in response.engines), "spec.story.engine", "engine")
 
     async def write(self, options: story_pb2.StoryRequestOptions, index: int, seed: int) -> common_pb2.Story:
         request = story_pb2.WriteStoryRequest(options=options, seed=seed)
-        response = await _call("story", self._stub.WriteStory(request, timeout=deadlines.remaining()))
+        response = await _call(
+            "story",
+            self._stub.WriteStory(request, timeout=deadlines.remaining(), metadata=self._connection.metadata),
+        )
         return response.story
 
 
@@ -111,15 +142,17 @@ class RenderClient:
     def __init__(self, connection: Connection):
         self._connection = connection
 
-    @cached_property
+    @property
     def _stub(self) -> render_pb2_grpc.RenderServiceStub:
-        return render_pb2_grpc.RenderServiceStub(self._connection.channel)
+        return self._connection.stub(render_pb2_grpc.RenderServiceStub)
 
     async def validate(self, spec: pipeline_pb2.JobSpec) -> None:
         response = await _call(
             "render",
             self._stub.ListPainters(
-                render_pb2.ListPaintersRequest(), timeout=deadlines.remaining(CATALOG_TIMEOUT_S)
+                render_pb2.ListPaintersRequest(),
+                timeout=deadlines.remaining(CATALOG_TIMEOUT_S),
+                metadata=self._connection.metadata,
             ),
         )
         _check_choice(
@@ -130,7 +163,10 @@ class RenderClient:
         self, request: render_pb2.RenderRequest, progress: ProgressCallback | None = None
     ) -> common_pb2.Image:
         try:
-            async for event in self._stub.RenderStream(request, timeout=deadlines.remaining()):
+            stream = self._stub.RenderStream(
+                request, timeout=deadlines.remaining(), metadata=self._connection.metadata
+            )
+            async for event in stream:
                 if event.HasField("result"):
                     return event.result.image
                 if progress is not None:
@@ -144,16 +180,24 @@ class EvaluationClient:
     def __init__(self, connection: Connection):
         self._connection = connection
 
-    @cached_property
+    @property
     def _stub(self) -> evaluation_pb2_grpc.EvaluationServiceStub:
-        return evaluation_pb2_grpc.EvaluationServiceStub(self._connection.channel)
+        return self._connection.stub(evaluation_pb2_grpc.EvaluationServiceStub)
 
     async def validate(self, spec: pipeline_pb2.JobSpec) -> None:
         """Evaluator names are an enum, checked locally; nothing the service must be asked about."""
 
     async def evaluate(self, request: evaluation_pb2.EvaluateItemRequest) -> evaluation_pb2.ItemEvaluation:
-        response = await _call("evaluation", self._stub.EvaluateItem(request, timeout=deadlines.remaining()))
+        response = await _call(
+            "evaluation",
+            self._stub.EvaluateItem(
+                request, timeout=deadlines.remaining(), metadata=self._connection.metadata
+            ),
+        )
         return response.evaluation
 
     async def diversity(self, request: evaluation_pb2.DiversityRequest) -> evaluation_pb2.DiversityResult:
-        return await _call("evaluation", self._stub.Diversity(request, timeout=deadlines.remaining()))
+        return await _call(
+            "evaluation",
+            self._stub.Diversity(request, timeout=deadlines.remaining(), metadata=self._connection.metadata),
+        )

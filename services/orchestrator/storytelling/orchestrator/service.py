@@ -6,6 +6,7 @@ from typing import Self
 import grpc
 
 from storytelling.api.gallery import write_gallery
+from storytelling.runtime.calls import CallerCredentials
 from storytelling.runtime.service import Service
 from storytelling.v1 import pipeline_pb2, pipeline_pb2_grpc
 
@@ -33,8 +34,9 @@ class PipelineService(Service):
 
     @classmethod
     def from_settings(cls, settings: OrchestratorSettings) -> Self:
+        credentials = CallerCredentials(settings.downstream(), settings.credentials_reload_s)
         story, render, evaluation = connections = [
-            Connection(address, settings.max_message_mb)
+            Connection(address, settings.max_message_mb, credentials)
             for address in (settings.story_address, settings.render_address, settings.evaluation_address)
         ]
         store = Store(settings.data_dir / "orchestrator.sqlite3")

@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from storytelling.api.vocabulary import DEFAULT_PORTS, default_address
+from storytelling.runtime.calls import CallerFiles
 from storytelling.runtime.config import ServiceSettings
 
 from .policy import PipelinePolicy, StagePolicy
@@ -32,6 +33,26 @@ class OrchestratorSettings(ServiceSettings):
     evaluation_address: str = Field(
         default_address("evaluation", "127.0.0.1"), description="EvaluationService host:port."
     )
+    downstream_tls: bool = Field(
+        False,
+        description="Reach story, render and evaluation over TLS, trusting the system's roots unless "
+        "downstream_tls_ca_file is set (which implies TLS).",
+    )
+    downstream_tls_ca_file: Path | None = Field(
+        None, description="PEM CA bundle that signs the story, render and evaluation certificates."
+    )
+    downstream_tls_cert_file: Path | None = Field(
+        None, description="PEM client certificate for mutual TLS with the stage services (with its key)."
+    )
+    downstream_tls_key_file: Path | None = Field(None, description="PEM key of downstream_tls_cert_file.")
+    downstream_tls_server_name: str | None = Field(
+        None, description="Name to verify in the stage services' certificates, if not their address's host."
+    )
+    downstream_token_file: Path | None = Field(
+        None,
+        description="File holding the bearer token sent to story, render and evaluation when they check "
+        "tokens (a Secret key mounted as a file); re-read when it changes.",
+    )
 
     max_items_per_job: int = Field(1000, ge=1, description="Largest N a job may ask for.")
     max_running_jobs: int = Field(4, ge=1, description="Jobs running at once; later ones wait QUEUED.")
@@ -46,6 +67,22 @@ class OrchestratorSettings(ServiceSettings):
     )
     initial_backoff_s: float = Field(1.0, ge=0, description="Wait after the first failed attempt; doubles.")
     max_backoff_s: float = Field(30.0, ge=0, description="Longest wait between attempts.")
+
+    @model_validator(mode="after")
+    def _downstream_pair(self) -> "OrchestratorSettings":
+        if (self.downstream_tls_cert_file is None) != (self.downstream_tls_key_file is None):
+            raise ValueError("downstream_tls_cert_file and downstream_tls_key_file go together")
+        return self
+
+    def downstream(self) -> CallerFiles:
+        return CallerFiles(
+            tls=self.downstream_tls,
+            ca_file=self.downstream_tls_ca_file,
+            cert_file=self.downstream_tls_cert_file,
+            key_file=self.downstream_tls_key_file,
+            server_name=self.downstream_tls_server_name,
+            token_file=self.downstream_token_file,
+        )
 
     def pipeline(self) -> PipelinePolicy:
         return PipelinePolicy(
