@@ -9,19 +9,28 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import grpc
+
+from storytelling.runtime.config import ServiceSettings
 from storytelling.runtime.service import Service
 from storytelling.runtime.testing import running_service
 
 
 @contextlib.contextmanager
-def serve_in_thread(make_service: Callable[[], Service], start_timeout: float = 30.0) -> Iterator[str]:
+def serve_in_thread(
+    make_service: Callable[[], Service],
+    start_timeout: float = 30.0,
+    settings: ServiceSettings | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> Iterator[str]:
     """Yields the loopback address of a service built and served with the full runtime on the thread's
-    own event loop (so loop- and thread-bound resources such as SQLite connections live there)."""
+    own event loop (so loop- and thread-bound resources such as SQLite connections live there).
+    `settings` can turn on TLS and tokens; `credentials` then reach it for the health check."""
     started = threading.Event()
     state: dict = {}
 
     async def serve() -> None:
-        async with running_service(make_service()) as channel:
+        async with running_service(make_service(), settings, credentials=credentials) as channel:
             state["address"] = channel.server.address
             state["loop"] = asyncio.get_running_loop()
             state["stop"] = asyncio.Event()

@@ -39,8 +39,9 @@ def new_token() -> str:
 
 
 def token_digest(token: str) -> str:
-    """What a token file stores instead of the token: `sha256:<hex>`."""
-    return DIGEST_PREFIX + hashlib.sha256(token.encode()).hexdigest()
+    """What a token file stores instead of the token: the hex SHA-256 of its UTF-8 bytes (a `sha256:`
+    prefix is accepted too)."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def check_token(token: str) -> str:

@@ -12,6 +12,7 @@ from storytelling.api import vocabulary
 from storytelling.api.gallery import write_gallery
 from storytelling.api.layout import JobFiles, write_item
 from storytelling.api.vocabulary import default_address
+from storytelling.cli.connection import channel_options
 from storytelling.cli.folder import FolderItem, FolderLimits, read_folder
 from storytelling.client import EvaluationClient, evaluation_item
 from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2
@@ -89,7 +90,9 @@ def evaluate_command(args: argparse.Namespace) -> int:
     )
     index = {item.id: n for n, item in enumerate(request.items)}
     summary = None
-    with EvaluationClient(args.evaluation_address, timeout=args.timeout) as client:
+    with EvaluationClient(
+        args.evaluation_address, timeout=args.timeout, options=channel_options(args)
+    ) as client:
         for event in client.evaluate_set(request):
             if event.WhichOneof("event") == "item":
                 n = index[event.item.item_id]

@@ -62,7 +62,9 @@ def read_folder(
     if source is not None:
         texts = _read_story_file(source, limits)
     else:
-        texts = {p.stem: _story(_read_text(p, limits), str(p), limits) for p in files if p.suffix.lower() == ".txt"}
+        texts = {
+            p.stem: _story(_read_text(p, limits), str(p), limits) for p in files if p.suffix.lower() == ".txt"
+        }
     if not texts:
         raise ValueError(f"no stories found in {folder}: expected a CSV, a JSONL or .txt files")
     if len(texts) > limits.items:

@@ -10,9 +10,10 @@ from pathlib import Path
 from google.protobuf import json_format
 from storytelling.api import vocabulary
 from storytelling.api.gallery import write_gallery
+from storytelling.cli.connection import channel_options
 from storytelling.cli.display import BarDisplay, LineDisplay, stage_line
 from storytelling.cli.stack import embedded_stack
-from storytelling.client import Client, JobProgress, job_spec
+from storytelling.client import ChannelOptions, Client, JobProgress, job_spec
 from storytelling.v1 import common_pb2, pipeline_pb2
 
 
@@ -109,15 +110,17 @@ def paint_command(args: argparse.Namespace) -> int:
         skip_evaluation=args.skip_evaluation,
     )
     if not args.embedded:
-        return _paint(spec, args.address, args)
+        return _paint(spec, args.address, channel_options(args), args)
     if args.detach:
         raise ValueError("--detach cannot be used with --embedded, which stops the stack when the job ends")
-    with embedded_stack(args.data_dir) as address:
-        return _paint(spec, address, args)
+    with embedded_stack(args.data_dir) as address:  # plaintext on loopback, no tokens
+        return _paint(spec, address, ChannelOptions(token=None), args)
 
 
-def _paint(spec: pipeline_pb2.JobSpec, address: str, args: argparse.Namespace) -> int:
-    with Client(address, timeout=args.timeout) as client:
+def _paint(
+    spec: pipeline_pb2.JobSpec, address: str, options: ChannelOptions, args: argparse.Namespace
+) -> int:
+    with Client(address, timeout=args.timeout, options=options) as client:
         job = client.create_job(spec, request_id=args.request_id)
         print(f"job {job.id} created: {job.spec.items} items, seed {job.seed}", flush=True)
         if args.detach:
@@ -179,7 +182,7 @@ def gallery_of(job: pipeline_pb2.Job) -> Path | None:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    with Client(args.address, timeout=args.timeout) as client:
+    with Client(args.address, timeout=args.timeout, options=channel_options(args)) as client:
         job = client.get_job(args.job_id)
     if args.json:
         print(json_format.MessageToJson(job, indent=2))
@@ -217,7 +220,7 @@ def status_command(args: argparse.Namespace) -> int:
 
 
 def list_command(args: argparse.Namespace) -> int:
-    with Client(args.address, timeout=args.timeout) as client:
+    with Client(args.address, timeout=args.timeout, options=channel_options(args)) as client:
         jobs = list(itertools.islice(client.list_jobs(states=args.states, page_size=args.limit), args.limit))
     if not jobs:
         print("no jobs")
@@ -236,7 +239,7 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def cancel_command(args: argparse.Namespace) -> int:
-    with Client(args.address, timeout=args.timeout) as client:
+    with Client(args.address, timeout=args.timeout, options=channel_options(args)) as client:
         job = client.cancel_job(args.job_id)
     print(f"job {job.id}: {vocabulary.label(vocabulary.JobState, job.state)}")
     return 0

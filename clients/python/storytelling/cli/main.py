@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
-from storytelling.cli import evaluate, jobs, stack
+from storytelling.cli import connection, evaluate, jobs, stack, tokens
 from storytelling.client import (
-    DEFAULT_TARGET,
     DeadlineExceededError,
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
+    ResourceExhaustedError,
     StorytellingError,
+    UnauthenticatedError,
     UnavailableError,
 )
 
@@ -26,17 +27,15 @@ EXIT_CODES: dict[type[StorytellingError], int] = {
     FailedPreconditionError: 4,
     UnavailableError: 5,
     DeadlineExceededError: 6,
+    UnauthenticatedError: 7,  # before its base class: the first match wins
+    PermissionDeniedError: 8,
+    ResourceExhaustedError: 9,
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--address",
-        default=os.environ.get("STORYTELLING_ADDRESS", DEFAULT_TARGET),
-        help=f"orchestrator address (env STORYTELLING_ADDRESS, default {DEFAULT_TARGET})",
-    )
-    common.add_argument("--timeout", type=float, default=30.0, help="deadline of each request in seconds")
+    connection.add_flags(common)
     parser = argparse.ArgumentParser(
         prog="storytelling",
         description="Write, paint and evaluate storytelling images with StorytellingPainter.",
@@ -45,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_parsers(commands, common)
     evaluate.add_parser(commands, common)
     stack.add_parser(commands, common)
+    tokens.add_parser(commands)
     return parser
 
 
@@ -57,6 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"invalid request{field}: {error.reason}", EXIT_CODES[InvalidArgumentError])
     except UnavailableError as error:
         return _fail(f"{error}\nstart the services with `storytelling stack up`, or pass --address", 5)
+    except UnauthenticatedError as error:
+        return _fail(f"authentication failed: {error}", EXIT_CODES[UnauthenticatedError])
+    except ResourceExhaustedError as error:
+        retry = f"\nretry in {error.retry_after_s:.0f} s" if error.retry_after_s is not None else ""
+        return _fail(f"{error}{retry}", EXIT_CODES[ResourceExhaustedError])
     except StorytellingError as error:
         return _fail(str(error), next((c for t, c in EXIT_CODES.items() if isinstance(error, t)), 1))
     except (ValueError, OSError, stack.StackError) as error:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from storytelling.cli.connection import channel_options
 from storytelling.client import Client, UnavailableError
 
 MODULE = "storytelling.stack.local"
@@ -114,7 +115,7 @@ def up_command(args: argparse.Namespace) -> int:
 
 def _wait_serving(process: subprocess.Popen, args: argparse.Namespace) -> None:
     deadline = time.monotonic() + args.wait
-    with Client(args.address, timeout=2.0) as client:
+    with Client(args.address, timeout=2.0, options=channel_options(args)) as client:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 args.pid_file.unlink(missing_ok=True)

@@ -22,6 +22,7 @@ from storytelling.client.errors import (
     PermissionDeniedError,
     ResourceExhaustedError,
     StorytellingError,
+    UnauthenticatedError,
     UnavailableError,
     UnimplementedError,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "StageStatus",
     "StoryClient",
     "StorytellingError",
+    "UnauthenticatedError",
     "UnavailableError",
     "UnimplementedError",
     "evaluation_item",

@@ -39,8 +39,10 @@ class _AsyncService:
         """`timeout` is the deadline of each unary call in seconds (None: no deadline)."""
         self.target = target or self.default_target
         self.timeout = timeout
-        self._metadata = tuple(metadata)
-        self._channel = open_aio_channel(self.target, options or ChannelOptions())
+        options = options or ChannelOptions()
+        self._metadata = (*options.call_metadata(), *metadata)
+        self._token_sent = bool(options.token)
+        self._channel = open_aio_channel(self.target, options)
         self._stub = self._stub_type(self._channel)
 
     async def close(self) -> None:
@@ -58,7 +60,9 @@ class _AsyncService:
                 request, timeout=timeout or self.timeout, metadata=self._metadata
             )
         except grpc.RpcError as error:
-            raise from_rpc_error(error, method=method, target=self.target) from None
+            raise from_rpc_error(
+                error, method=method, target=self.target, token_sent=self._token_sent
+            ) from None
 
     async def _stream(self, method: str, request: Any, timeout: float | None = None) -> AsyncIterator[Any]:
         call = getattr(self._stub, method)(request, timeout=timeout, metadata=self._metadata)
@@ -66,7 +70,9 @@ class _AsyncService:
             async for response in call:
                 yield response
         except grpc.RpcError as error:
-            raise from_rpc_error(error, method=method, target=self.target) from None
+            raise from_rpc_error(
+                error, method=method, target=self.target, token_sent=self._token_sent
+            ) from None
         finally:
             call.cancel()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import grpc
+from storytelling.client.details import retry_delay
 
 # "spec.items: must be in [1, 100], got 0" -> field "spec.items"; also "items[2].story: ...".
 _NAME = r"[A-Za-z_]\w*(?:\[\d+\])?"
@@ -56,7 +57,15 @@ class UnavailableError(StorytellingError):
     """The service or one of its engines cannot be reached; retrying later may succeed."""
 
     def describe(self) -> str:
-        if "failed to connect" in self.details.lower() or "connection refused" in self.details.lower():
+        details = self.details.lower()
+        if "handshake" in details or "ssl" in details or "certificate" in details:
+            return (
+                f"the TLS handshake with the service failed ({self.details}); check --tls-ca (the CA that "
+                "signed the server's certificate), --tls-server-name, and for mutual TLS --tls-cert/--tls-key"
+            )
+        if "socket closed" in details:
+            return f"the service closed the connection ({self.details}); if it serves TLS, pass --tls or --tls-ca"
+        if "failed to connect" in details or "connection refused" in details:
             return f"cannot connect to the service ({self.details}); is it running?"
         return super().describe()
 
@@ -66,7 +75,20 @@ class DeadlineExceededError(StorytellingError):
 
 
 class ResourceExhaustedError(StorytellingError):
-    """A limit was hit: message size, queue capacity or a quota."""
+    """A limit was hit: message size, queue capacity or a quota. `retry_after_s` is when the server says
+    a retry can succeed (google.rpc.RetryInfo in the status details), None if it does not say."""
+
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        details: str,
+        *,
+        method: str = "",
+        target: str = "",
+        retry_after_s: float | None = None,
+    ) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(code, details, method=method, target=target)
 
 
 class CallCancelledError(StorytellingError):
@@ -74,7 +96,34 @@ class CallCancelledError(StorytellingError):
 
 
 class PermissionDeniedError(StorytellingError):
-    """The caller may not do this."""
+    """The caller may not do this: the token lacks the scope, or the job is another identity's."""
+
+
+class UnauthenticatedError(PermissionDeniedError):
+    """The service requires a bearer token and got none, or one it does not accept. `token_sent` says
+    which side of that it was (None: unknown); the message never repeats the token."""
+
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        details: str,
+        *,
+        method: str = "",
+        target: str = "",
+        token_sent: bool | None = None,
+    ) -> None:
+        self.token_sent = token_sent
+        super().__init__(code, details, method=method, target=target)
+
+    def describe(self) -> str:
+        if self.token_sent is False:
+            return (
+                f"{super().describe()} (no token was sent: pass --token or --token-file, or set "
+                "STORYTELLING_TOKEN; in Python, ChannelOptions(token=...))"
+            )
+        if self.token_sent:
+            return f"{super().describe()} (the token that was sent is not accepted: check it is current)"
+        return super().describe()
 
 
 class UnimplementedError(StorytellingError):
@@ -97,15 +146,24 @@ _BY_CODE: dict[grpc.StatusCode, type[StorytellingError]] = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,
     grpc.StatusCode.CANCELLED: CallCancelledError,
     grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
-    grpc.StatusCode.UNAUTHENTICATED: PermissionDeniedError,
+    grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
     grpc.StatusCode.UNIMPLEMENTED: UnimplementedError,
 }
 
 
-def from_rpc_error(error: grpc.RpcError, *, method: str = "", target: str = "") -> StorytellingError:
-    """Translates a failed call (sync `grpc.RpcError` or `grpc.aio.AioRpcError`) into our hierarchy."""
-    # Failed sync calls are also `grpc.Call`s; `grpc.aio.AioRpcError` has the same two accessors.
+def from_rpc_error(
+    error: grpc.RpcError, *, method: str = "", target: str = "", token_sent: bool | None = None
+) -> StorytellingError:
+    """Translates a failed call (sync `grpc.RpcError` or `grpc.aio.AioRpcError`) into our hierarchy.
+    `token_sent` (whether the call carried a bearer token) lets an authentication error say what is missing."""
+    # Failed sync calls are also `grpc.Call`s; `grpc.aio.AioRpcError` has the same accessors.
     has_status = callable(getattr(error, "code", None))
     code = error.code() if has_status else grpc.StatusCode.UNKNOWN
     details = (error.details() if has_status else str(error)) or ""
-    return _BY_CODE.get(code, InternalError)(code, details, method=method, target=target)
+    kind = _BY_CODE.get(code, InternalError)
+    if kind is UnauthenticatedError:
+        return UnauthenticatedError(code, details, method=method, target=target, token_sent=token_sent)
+    if kind is ResourceExhaustedError:
+        delay = retry_delay(error.trailing_metadata()) if has_status else None
+        return ResourceExhaustedError(code, details, method=method, target=target, retry_after_s=delay)
+    return kind(code, details, method=method, target=target)

@@ -40,8 +40,10 @@ class _Service:
         """`timeout` is the deadline of each unary call in seconds (None: no deadline)."""
         self.target = target or self.default_target
         self.timeout = timeout
-        self._metadata = tuple(metadata)
-        self._channel = open_channel(self.target, options or ChannelOptions())
+        options = options or ChannelOptions()
+        self._metadata = (*options.call_metadata(), *metadata)
+        self._token_sent = bool(options.token)
+        self._channel = open_channel(self.target, options)
         self._stub = self._stub_type(self._channel)
 
     def close(self) -> None:
@@ -59,14 +61,18 @@ class _Service:
                 request, timeout=timeout or self.timeout, metadata=self._metadata
             )
         except grpc.RpcError as error:
-            raise from_rpc_error(error, method=method, target=self.target) from None
+            raise from_rpc_error(
+                error, method=method, target=self.target, token_sent=self._token_sent
+            ) from None
 
     def _stream(self, method: str, request: Any, timeout: float | None = None) -> Iterator[Any]:
         call = getattr(self._stub, method)(request, timeout=timeout, metadata=self._metadata)
         try:
             yield from call
         except grpc.RpcError as error:
-            raise from_rpc_error(error, method=method, target=self.target) from None
+            raise from_rpc_error(
+                error, method=method, target=self.target, token_sent=self._token_sent
+            ) from None
         finally:
             call.cancel()
 
