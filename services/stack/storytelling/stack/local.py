@@ -11,6 +11,11 @@ Two profiles:
 - engines (`--engines`): also starts vLLM (CPU build) serving SmolLM2-135M for the story and evaluation
   services, and Triton serving the tiny random diffusers pipeline for the render service: the production
   topology, with plumbing-only image weights.
+
+Plaintext on loopback by default. `--tls-cert/--tls-key/--tls-ca` serve every service over TLS,
+`--tokens-file` makes every service check bearer tokens (the orchestrator sends `--service-token-file`'s
+token to the others), and `--tls-client-cert/--tls-client-key` add mutual TLS between the orchestrator
+and the stage services.
 """
 
 from __future__ import annotations
@@ -25,8 +30,46 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
+
 from storytelling.api.vocabulary import DEFAULT_PORTS
+from storytelling.credentials import channel_credentials
 from storytelling.runtime.process import ServiceProcess, free_port, lost_port_race, start_service_process
+
+
+@dataclass(frozen=True)
+class StackSecurity:
+    """TLS and tokens for every service. One certificate (for localhost and 127.0.0.1) serves them all;
+    `ca_file` signed it, and the client certificate, if there is one."""
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path
+    tokens_file: Path | None = None  # the token file every service checks
+    service_token_file: Path | None = None  # the token the orchestrator sends to the stage services
+    client_cert_file: Path | None = None  # the orchestrator's certificate, for mutual TLS
+    client_key_file: Path | None = None
+
+    def service_args(self, name: str) -> list[str]:
+        args = ["--tls-cert-file", str(self.cert_file), "--tls-key-file", str(self.key_file)]
+        if self.tokens_file is not None:
+            args += ["--auth-tokens-file", str(self.tokens_file)]
+        if name == "orchestrator":
+            args += ["--downstream-tls-ca-file", str(self.ca_file)]
+            if self.service_token_file is not None:
+                args += ["--downstream-token-file", str(self.service_token_file)]
+            if self.client_cert_file is not None:
+                args += ["--downstream-tls-cert-file", str(self.client_cert_file)]
+                args += ["--downstream-tls-key-file", str(self.client_key_file)]
+        elif self.client_cert_file is not None:
+            args += ["--tls-client-ca-file", str(self.ca_file)]
+        return args
+
+    def credentials(self, name: str) -> grpc.ChannelCredentials:
+        """How the launcher reaches a service for its health checks."""
+        if name != "orchestrator" and self.client_cert_file is not None:
+            return channel_credentials(self.ca_file, self.client_cert_file, self.client_key_file)
+        return channel_credentials(self.ca_file)
 
 
 @dataclass(frozen=True)
@@ -37,6 +80,7 @@ class StackOptions:
     ephemeral_ports: bool = False
     log_dir: Path | None = None
     ready_timeout_s: float = 600.0
+    security: StackSecurity | None = None
 
 
 @dataclass
@@ -66,13 +110,15 @@ class LocalStack:
 
     def _start(self, name: str, args: list[str]) -> ServiceProcess:
         port, metrics_port = self._ports(name)
+        security = self.options.security
         proc = start_service_process(
             f"storytelling.{name}",
-            args=args,
+            args=[*args, *(security.service_args(name) if security else [])],
             port=port,
             metrics_port=metrics_port,
             log_path=self.log_dir / f"{name}.log",
             log_format="json",
+            credentials=security.credentials(name) if security else None,
         )
         self.services[name] = proc
         return proc
@@ -201,7 +247,32 @@ def main(argv: list[str] | None = None) -> int:
     )
     up.add_argument("--prometheus", action="store_true", help="also run Prometheus scraping every process")
     up.add_argument("--ephemeral-ports", action="store_true", help="free ports instead of the defaults")
+    secure = up.add_argument_group("TLS and tokens (default: plaintext on loopback, no tokens)")
+    secure.add_argument(
+        "--tls-cert", type=Path, help="certificate every service serves (localhost, 127.0.0.1)"
+    )
+    secure.add_argument("--tls-key", type=Path, help="its private key")
+    secure.add_argument("--tls-ca", type=Path, help="the CA that signed it (and --tls-client-cert)")
+    secure.add_argument("--tokens-file", type=Path, help="token file every service checks")
+    secure.add_argument("--service-token-file", type=Path, help="token the orchestrator sends to the others")
+    secure.add_argument("--tls-client-cert", type=Path, help="orchestrator's certificate: mutual TLS")
+    secure.add_argument("--tls-client-key", type=Path, help="its private key")
     args = parser.parse_args(argv)
+    security = None
+    if args.tls_cert or args.tls_key or args.tls_ca:
+        if not (args.tls_cert and args.tls_key and args.tls_ca):
+            parser.error("--tls-cert, --tls-key and --tls-ca go together")
+        security = StackSecurity(
+            args.tls_cert,
+            args.tls_key,
+            args.tls_ca,
+            args.tokens_file,
+            args.service_token_file,
+            args.tls_client_cert,
+            args.tls_client_key,
+        )
+    elif args.tokens_file or args.tls_client_cert:
+        parser.error("--tokens-file and --tls-client-cert need TLS (--tls-cert, --tls-key, --tls-ca)")
 
     stop = threading.Event()
 
@@ -213,7 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     running = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
-    options = StackOptions(args.data_dir, args.engines, args.prometheus, args.ephemeral_ports)
+    options = StackOptions(
+        args.data_dir, args.engines, args.prometheus, args.ephemeral_ports, security=security
+    )
     try:
         with LocalStack(options) as stack:
             endpoints = stack.up()
