@@ -75,6 +75,8 @@ class ServiceServer:
         settings = self.settings
         registrar = WrappingServer(self.server, HandlerWrapper(self.metrics, self.guard))
         names = self.service.register(registrar)
+        for collector in self.service.collectors():
+            self.registry.register(collector)
         # Health is registered bare (probes carry no token); reflection through the wrapper, so it
         # needs a token when the service checks them.
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from typing import ClassVar
 
 import grpc
+from prometheus_client.registry import Collector
 
 
 class Service(abc.ABC):
@@ -26,3 +28,7 @@ class Service(abc.ABC):
 
     async def stop(self) -> None:
         """Releases engines after in-flight RPCs have finished."""
+
+    def collectors(self) -> Sequence[Collector]:
+        """The service's own Prometheus metrics, served beside the runtime's on /metrics."""
+        return ()
