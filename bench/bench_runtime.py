@@ -23,7 +23,7 @@ from pathlib import Path
 
 import grpc
 
-from storytelling.credentials import channel_credentials
+from storytelling.api.credentials import channel_credentials
 from storytelling.runtime.process import ServiceProcess, free_port, start_service_process
 from storytelling.v1 import story_pb2, story_pb2_grpc
 

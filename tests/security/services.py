@@ -10,7 +10,7 @@ from pathlib import Path
 
 import grpc
 
-from storytelling.credentials import channel_credentials
+from storytelling.api.credentials import channel_credentials
 from storytelling.evaluation.core import Evaluation
 from storytelling.evaluation.service import EvaluationService
 from storytelling.orchestrator.service import PipelineService

@@ -12,7 +12,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from storytelling.credentials import SCOPES, new_token, redact, token_digest
+from storytelling.api.credentials import SCOPES, new_token, redact, token_digest
 from storytelling.runtime import auth
 from storytelling.runtime.auth import Authenticator, Scope, TokenFileError, TokenStore, required_scope
 from storytelling.runtime.errors import PermissionDenied, Unauthenticated

@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from storytelling.client import ChannelOptions, Client, UnauthenticatedError, UnavailableError
-from storytelling.credentials import channel_credentials, new_token
+from storytelling.api.credentials import channel_credentials, new_token
 from storytelling.runtime.config import ServiceSettings
 from tests.client.fake_services import FakeServices
 from tests.client.server import serve_in_thread

@@ -14,7 +14,7 @@ from google.protobuf import descriptor, message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from storytelling.credentials import new_token
+from storytelling.api.credentials import new_token
 from storytelling.runtime.auth import Scope, required_scope
 from storytelling.v1 import evaluation_pb2, pipeline_pb2, render_pb2, story_pb2
 from tests.security.services import secured_services

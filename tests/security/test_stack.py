@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from storytelling.credentials import channel_credentials
+from storytelling.api.credentials import channel_credentials
 from storytelling.stack.local import LocalStack, StackOptions, StackSecurity
 from storytelling.v1 import pipeline_pb2, pipeline_pb2_grpc, story_pb2, story_pb2_grpc
 from tests.client.test_cli import storytelling

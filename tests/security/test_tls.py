@@ -13,7 +13,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from storytelling.credentials import channel_credentials
+from storytelling.api.credentials import channel_credentials
 from storytelling.runtime.process import free_port
 from storytelling.runtime.testing import running_service
 from storytelling.v1 import story_pb2, story_pb2_grpc

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from storytelling.credentials import new_token, token_digest
+from storytelling.api.credentials import new_token, token_digest
 
 
 @dataclass(frozen=True)

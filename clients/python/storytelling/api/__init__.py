@@ -2,7 +2,8 @@
 
 - `vocabulary`: enum labels, ended states, default ports, the rule for when a stage is done;
 - `layout`: the job directory's artifact layout and its atomic reads and writes;
-- `gallery` (with `chart`): the static gallery page of a job directory.
+- `gallery` (with `chart`): the static gallery page of a job directory;
+- `credentials`: bearer token format, digests, scopes and log redaction; TLS channel credentials.
 
-Like `storytelling.v1` they need only protobuf, so services import them without the SDK.
+Like `storytelling.v1` they need only protobuf (and grpcio), so services import them without the SDK.
 """

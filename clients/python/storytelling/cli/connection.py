@@ -8,7 +8,7 @@ from pathlib import Path
 
 from storytelling.client import DEFAULT_TARGET, ChannelOptions
 from storytelling.client.channel import read_token_file, token_from_env
-from storytelling.credentials import TOKEN_ENV, TOKEN_FILE_ENV, channel_credentials
+from storytelling.api.credentials import TOKEN_ENV, TOKEN_FILE_ENV, channel_credentials
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:

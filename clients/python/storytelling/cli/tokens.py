@@ -8,7 +8,7 @@ import datetime
 import json
 import sys
 
-from storytelling.credentials import SCOPES, new_token, token_digest
+from storytelling.api.credentials import SCOPES, new_token, token_digest
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -40,7 +40,7 @@ def create_command(args: argparse.Namespace) -> int:
         entry["expires_at"] = expires.replace(microsecond=0).isoformat().replace("+00:00", "Z")
     print(token)  # stdout: the token alone, for `> alice.token`
     print(
-        "add this entry to the \"tokens\" list of the services' token file (it holds no secret):\n"
+        'add this entry to the "tokens" list of the services\' token file (it holds no secret):\n'
         + json.dumps(entry),
         file=sys.stderr,
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import grpc
 from storytelling.api.vocabulary import default_address
-from storytelling.credentials import TOKEN_ENV, TOKEN_FILE_ENV, bearer_metadata, channel_credentials
+from storytelling.api.credentials import TOKEN_ENV, TOKEN_FILE_ENV, bearer_metadata, channel_credentials
 
 DEFAULT_TARGET = default_address("orchestrator")
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from storytelling.credentials import DIGEST_PREFIX, SCHEME, SCOPES
+from storytelling.api.credentials import DIGEST_PREFIX, SCHEME, SCOPES
 from storytelling.runtime.errors import PermissionDenied, Unauthenticated
 from storytelling.runtime.watch import FileWatch
 

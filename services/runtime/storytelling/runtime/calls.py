@@ -15,7 +15,7 @@ from pathlib import Path
 
 import grpc
 
-from storytelling.credentials import bearer_metadata, channel_credentials
+from storytelling.api.credentials import bearer_metadata, channel_credentials
 from storytelling.runtime.watch import FileWatch
 
 log = logging.getLogger("storytelling.calls")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import grpc
 
-from storytelling.credentials import METADATA_KEY
+from storytelling.api.credentials import METADATA_KEY
 from storytelling.runtime.auth import ANONYMOUS, Authenticator, PeerPolicy, Principal, required_scope
 from storytelling.runtime.tls import peer_names
 

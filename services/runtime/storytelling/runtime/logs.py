@@ -1,6 +1,6 @@
 """Structured logging: one JSON object per line (or plain text for humans), with the service name.
 
-Every line passes through `storytelling.credentials.redact` on its way out: the runtime never logs
+Every line passes through `storytelling.api.credentials.redact` on its way out: the runtime never logs
 metadata, and redaction makes sure a token pasted into a request field or an exception does not land in
 a log either.
 """
@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from storytelling.credentials import redact
+from storytelling.api.credentials import redact
 
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 

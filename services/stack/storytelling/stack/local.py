@@ -33,7 +33,7 @@ from pathlib import Path
 import grpc
 
 from storytelling.api.vocabulary import DEFAULT_PORTS
-from storytelling.credentials import channel_credentials
+from storytelling.api.credentials import channel_credentials
 from storytelling.runtime.process import ServiceProcess, free_port, lost_port_race, start_service_process
 
 
