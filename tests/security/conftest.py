@@ -1,8 +1,10 @@
-"""Fixtures of the security tests: the evaluation tests' real embedder, and the bombs, made once."""
+"""Fixtures of the security tests: the evaluation tests' real embedder, the orchestrator tests' job
+managers, and the bombs, made once."""
 
 import pytest
 
 from tests.evaluation.conftest import embedder  # noqa: F401 - the session fixture, shared
+from tests.orchestrator.conftest import make_manager  # noqa: F401 - shared fixture
 from tests.security.bombs import png_bomb
 
 

@@ -33,6 +33,7 @@ TOKENS = {
     "writer": ("write",),
     "alice": ("read", "write"),
     "bob": ("read", "write"),
+    "carol": ("read", "write"),
     "orchestrator": ("read", "write"),
 }
 
@@ -59,14 +60,17 @@ def common(directory: Path, ca: Authority, tokens_file: Path) -> dict:
 
 
 @contextlib.asynccontextmanager
-async def secured_services(directory: Path, embedder, **orchestrator: object) -> AsyncIterator[Secured]:
+async def secured_services(
+    directory: Path, embedder, story_delay_s: float = 0.0, **orchestrator: object
+) -> AsyncIterator[Secured]:
+    """`story_delay_s` keeps jobs running (each story takes that long); `orchestrator` adds settings."""
     ca = Authority(directory / "ca")
     made = {name: tokens.make(name, *scopes) for name, scopes in TOKENS.items()}
     settings = common(directory, ca, tokens.write(directory / "tokens.json", *made.values()))
     (service_token := directory / "orchestrator.token").write_text(made["orchestrator"].value)
     secured = Secured(ca, made, channel_credentials(ca.cert))
     storyteller = Storyteller(
-        {"scripted": ScriptedEngine()},
+        {"scripted": ScriptedEngine(delay_s=story_delay_s)},
         PoolRegistry(builtin_pools()),
         default_engine="scripted",
         limits=Limits(concurrency=8, max_stories=64),

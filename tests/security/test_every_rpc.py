@@ -115,6 +115,58 @@ async def test_health_needs_no_token_and_reflection_needs_one(secured):
             assert service.full_name in {s.name for s in reply.list_services_response.service}
 
 
+JOB_METHODS = [m for m in SERVICES["orchestrator"].methods if "job_id" in m.input_type.fields_by_name]
+
+
+async def call_on_job(channel, method, job_id: str, metadata) -> tuple[grpc.StatusCode, str]:
+    request_type = message_factory.GetMessageClass(method.input_type)
+    response_type = message_factory.GetMessageClass(method.output_type)
+    path = f"/{method.containing_service.full_name}/{method.name}"
+    kind = channel.unary_stream if method.server_streaming else channel.unary_unary
+    multicallable = kind(
+        path,
+        request_serializer=request_type.SerializeToString,
+        response_deserializer=response_type.FromString,
+    )
+    try:
+        reply = multicallable(request_type(job_id=job_id), metadata=metadata, timeout=30)
+        if method.server_streaming:
+            async for _ in reply:
+                break
+        else:
+            await reply
+    except grpc.aio.AioRpcError as error:
+        return error.code(), error.details()
+    return grpc.StatusCode.OK, ""
+
+
+async def test_another_identitys_job_is_refused_like_a_job_that_does_not_exist(secured):
+    from storytelling.v1 import pipeline_pb2_grpc
+
+    channel = secured.channels["orchestrator"]
+    alice, bob = secured.tokens["alice"], secured.tokens["bob"]
+    stub = pipeline_pb2_grpc.PipelineServiceStub(channel)
+    job = await stub.CreateJob(
+        pipeline_pb2.CreateJobRequest(spec=pipeline_pb2.JobSpec(items=1, seed=1)), metadata=alice.metadata
+    )
+    assert job.owner == "alice"
+    assert {m.name for m in JOB_METHODS} >= {"GetJob", "WatchJob", "CancelJob"}
+    missing = "f" * 32
+    for method in JOB_METHODS:
+        code, details = await call_on_job(channel, method, job.id, bob.metadata)
+        assert code == grpc.StatusCode.PERMISSION_DENIED, (method.name, code)
+        absent_code, absent_details = await call_on_job(channel, method, missing, bob.metadata)
+        assert (absent_code, absent_details.replace(missing, "ID")) == (code, details.replace(job.id, "ID"))
+        for bad_id in ("../../etc/passwd", "a/b", "x\x00y", "/abs"):
+            code, details = await call_on_job(channel, method, bad_id, bob.metadata)
+            assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("job_id: "), bad_id
+        assert (await call_on_job(channel, method, job.id, alice.metadata))[0] not in AUTH_CODES
+    listed = await stub.ListJobs(pipeline_pb2.ListJobsRequest(), metadata=bob.metadata)
+    assert job.id not in {j.id for j in listed.jobs}
+    listed = await stub.ListJobs(pipeline_pb2.ListJobsRequest(), metadata=secured.tokens["admin"].metadata)
+    assert job.id in {j.id for j in listed.jobs}
+
+
 async def test_the_orchestrator_runs_an_item_through_secured_stages(secured):
     from storytelling.v1 import pipeline_pb2_grpc
 

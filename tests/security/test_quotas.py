@@ -87,3 +87,67 @@ def test_counters_are_prometheus_metrics_by_identity():
     assert value("storytelling_quota_items_available", {"identity": "alice"}) == pytest.approx(6)
     assert value("storytelling_quota_admitted_items_total", {"identity": "alice"}) == 4
     assert value("storytelling_quota_rejections_total", {"identity": "alice", "quota": "running_jobs"}) == 1
+
+
+# --- through the orchestrator's API, under load ------------------------------------------------------
+
+
+async def test_quotas_hold_under_fifty_concurrent_clients(tmp_path, embedder):
+    """50 clients, each on its own connection, create one-item jobs at once: exactly the quota gets
+    through; the rest get RESOURCE_EXHAUSTED with the retry delay in the status details."""
+    import asyncio
+
+    from storytelling.client import AsyncClient, ChannelOptions, ResourceExhaustedError, job_spec
+    from tests.security.services import secured_services
+
+    async with secured_services(
+        tmp_path,
+        embedder,
+        story_delay_s=60,  # jobs stay running through the test
+        quota_running_jobs=4,
+        quota_running_retry_s=7,
+        quota_overrides={"carol": {"items_per_hour": 10}},
+    ) as secured:
+        address = secured.addresses["orchestrator"]
+
+        async def create(identity: str, seed: int):
+            options = ChannelOptions.tls(secured.ca.cert, token=secured.tokens[identity].value)
+            async with AsyncClient(address, options=options) as client:
+                try:
+                    return await client.create_job(job_spec(1, seed=seed))
+                except ResourceExhaustedError as error:
+                    return error
+
+        def split(results):
+            refused = [r for r in results if isinstance(r, ResourceExhaustedError)]
+            return [r for r in results if not isinstance(r, Exception)], refused
+
+        admitted, refused = split(await asyncio.gather(*(create("alice", i) for i in range(50))))
+        assert (len(admitted), len(refused)) == (4, 46)
+        assert all(e.retry_after_s == 7 and "4 jobs queued or running" in e.details for e in refused)
+        assert not isinstance(await create("bob", 99), Exception)  # quotas are per identity
+
+        hourly_admitted, hourly_refused = split(
+            await asyncio.gather(*(create("carol", i) for i in range(50)))
+        )
+        assert (len(hourly_admitted), len(hourly_refused)) == (10, 40)
+        assert all(0 < e.retry_after_s <= 360 and "items per hour" in e.details for e in hourly_refused)
+
+        registry = secured.channels["orchestrator"].server.registry
+        value = registry.get_sample_value
+        assert value("storytelling_quota_running_jobs", {"identity": "alice"}) == 4
+        assert (
+            value("storytelling_quota_rejections_total", {"identity": "alice", "quota": "running_jobs"}) == 46
+        )
+        assert (
+            value("storytelling_quota_rejections_total", {"identity": "carol", "quota": "items_per_hour"})
+            == 40
+        )
+        assert value("storytelling_quota_admitted_items_total", {"identity": "carol"}) == 10
+        assert value("storytelling_quota_items_available", {"identity": "carol"}) < 1
+
+        # A job that ends frees its slot.
+        options = ChannelOptions.tls(secured.ca.cert, token=secured.tokens["alice"].value)
+        async with AsyncClient(address, options=options) as client:
+            await client.cancel_job(admitted[0].id)
+        assert not isinstance(await create("alice", 100), Exception)

@@ -29,7 +29,7 @@ from storytelling.v1 import render_pb2 as storytelling_dot_v1_dot_render__pb2
 from storytelling.v1 import story_pb2 as storytelling_dot_v1_dot_story__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1estorytelling/v1/pipeline.proto\x12\x0fstorytelling.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cstorytelling/v1/common.proto\x1a storytelling/v1/evaluation.proto\x1a\x1cstorytelling/v1/render.proto\x1a\x1bstorytelling/v1/story.proto\"\xf1\x02\n\x07JobSpec\x12\r\n\x05items\x18\x01 \x01(\x05\x12\x33\n\x05story\x18\x02 \x01(\x0b\x32$.storytelling.v1.StoryRequestOptions\x12.\n\x06render\x18\x03 \x01(\x0b\x32\x1e.storytelling.v1.RenderRequest\x12.\n\nevaluators\x18\x04 \x03(\x0e\x32\x1a.storytelling.v1.Evaluator\x12\x34\n\talignment\x18\x05 \x01(\x0b\x32!.storytelling.v1.AlignmentOptions\x12\x34\n\tdiversity\x18\x06 \x01(\x0b\x32!.storytelling.v1.DiversityOptions\x12\x11\n\x04seed\x18\x07 \x01(\x03H\x00\x88\x01\x01\x12\x0c\n\x04name\x18\x08 \x01(\t\x12\x13\n\x0bskip_render\x18\t \x01(\x08\x12\x17\n\x0fskip_evaluation\x18\n \x01(\x08\x42\x07\n\x05_seed\"P\n\rItemArtifacts\x12\x12\n\nstory_path\x18\x01 \x01(\t\x12\x12\n\nimage_path\x18\x02 \x01(\t\x12\x17\n\x0f\x65valuation_path\x18\x03 \x01(\t\"\xbc\x03\n\x04Item\x12\r\n\x05index\x18\x01 \x01(\x05\x12)\n\x05state\x18\x02 \x01(\x0e\x32\x1a.storytelling.v1.ItemState\x12%\n\x05stage\x18\x03 \x01(\x0e\x32\x16.storytelling.v1.Stage\x12%\n\x05story\x18\x04 \x01(\x0b\x32\x16.storytelling.v1.Story\x12%\n\x05image\x18\x05 \x01(\x0b\x32\x16.storytelling.v1.Image\x12\x33\n\nevaluation\x18\x06 \x01(\x0b\x32\x1f.storytelling.v1.ItemEvaluation\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x35\n\x08\x61ttempts\x18\x08 \x03(\x0b\x32#.storytelling.v1.Item.AttemptsEntry\x12\x31\n\tartifacts\x18\t \x01(\x0b\x32\x1e.storytelling.v1.ItemArtifacts\x12\x12\n\nstory_seed\x18\n \x01(\x03\x12\x12\n\nimage_seed\x18\x0b \x01(\x03\x1a/\n\rAttemptsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"c\n\x0bStageCounts\x12%\n\x05stage\x18\x01 \x01(\x0e\x32\x16.storytelling.v1.Stage\x12\x0c\n\x04\x64one\x18\x02 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x05\x12\x0f\n\x07running\x18\x04 \x01(\x05\"\xba\x03\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12&\n\x04spec\x18\x02 \x01(\x0b\x32\x18.storytelling.v1.JobSpec\x12(\n\x05state\x18\x03 \x01(\x0e\x32\x19.storytelling.v1.JobState\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x06stages\x18\x06 \x03(\x0b\x32\x1c.storytelling.v1.StageCounts\x12\x17\n\x0fitems_succeeded\x18\x07 \x01(\x05\x12\x14\n\x0citems_failed\x18\x08 \x01(\x05\x12$\n\x05items\x18\t \x03(\x0b\x32\x15.storytelling.v1.Item\x12,\n\x07summary\x18\n \x01(\x0b\x32\x1b.storytelling.v1.SetSummary\x12\x11\n\tdirectory\x18\x0b \x01(\t\x12\x14\n\x0cgallery_path\x18\x0c \x01(\t\x12\r\n\x05\x65rror\x18\r \x01(\t\x12\x0c\n\x04seed\x18\x0e \x01(\x03\"N\n\x10\x43reateJobRequest\x12&\n\x04spec\x18\x01 \x01(\x0b\x32\x18.storytelling.v1.JobSpec\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"9\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\"\x94\x02\n\x08JobEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\tjob_state\x18\x04 \x01(\x0e\x32\x19.storytelling.v1.JobStateH\x00\x12%\n\x04item\x18\x05 \x01(\x0b\x32\x15.storytelling.v1.ItemH\x00\x12\x32\n\x08progress\x18\x06 \x01(\x0b\x32\x1e.storytelling.v1.StageProgressH\x00\x12(\n\x08\x66inished\x18\x07 \x01(\x0b\x32\x14.storytelling.v1.JobH\x00\x42\x07\n\x05\x65vent\"g\n\rStageProgress\x12\x12\n\nitem_index\x18\x01 \x01(\x05\x12%\n\x05stage\x18\x02 \x01(\x0e\x32\x16.storytelling.v1.Stage\x12\x0c\n\x04step\x18\x03 \x01(\x05\x12\r\n\x05total\x18\x04 \x01(\x05\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"c\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12)\n\x06states\x18\x03 \x03(\x0e\x32\x19.storytelling.v1.JobState\"O\n\x10ListJobsResponse\x12\"\n\x04jobs\x18\x01 \x03(\x0b\x32\x14.storytelling.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"8\n\x0eRunItemRequest\x12&\n\x04spec\x18\x01 \x01(\x0b\x32\x18.storytelling.v1.JobSpec*\x9a\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05*U\n\x05Stage\x12\x15\n\x11STAGE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bSTAGE_STORY\x10\x01\x12\x10\n\x0cSTAGE_RENDER\x10\x02\x12\x12\n\x0eSTAGE_EVALUATE\x10\x03*\xa2\x01\n\tItemState\x12\x1a\n\x16ITEM_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12ITEM_STATE_PENDING\x10\x01\x12\x16\n\x12ITEM_STATE_RUNNING\x10\x02\x12\x18\n\x14ITEM_STATE_SUCCEEDED\x10\x03\x12\x15\n\x11ITEM_STATE_FAILED\x10\x04\x12\x18\n\x14ITEM_STATE_CANCELLED\x10\x05\x32\xbc\x03\n\x0fPipelineService\x12\x44\n\tCreateJob\x12!.storytelling.v1.CreateJobRequest\x1a\x14.storytelling.v1.Job\x12I\n\x08WatchJob\x12 .storytelling.v1.WatchJobRequest\x1a\x19.storytelling.v1.JobEvent0\x01\x12>\n\x06GetJob\x12\x1e.storytelling.v1.GetJobRequest\x1a\x14.storytelling.v1.Job\x12O\n\x08ListJobs\x12 .storytelling.v1.ListJobsRequest\x1a!.storytelling.v1.ListJobsResponse\x12\x44\n\tCancelJob\x12!.storytelling.v1.CancelJobRequest\x1a\x14.storytelling.v1.Job\x12\x41\n\x07RunItem\x12\x1f.storytelling.v1.RunItemRequest\x1a\x15.storytelling.v1.Itemb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1estorytelling/v1/pipeline.proto\x12\x0fstorytelling.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cstorytelling/v1/common.proto\x1a storytelling/v1/evaluation.proto\x1a\x1cstorytelling/v1/render.proto\x1a\x1bstorytelling/v1/story.proto\"\xf1\x02\n\x07JobSpec\x12\r\n\x05items\x18\x01 \x01(\x05\x12\x33\n\x05story\x18\x02 \x01(\x0b\x32$.storytelling.v1.StoryRequestOptions\x12.\n\x06render\x18\x03 \x01(\x0b\x32\x1e.storytelling.v1.RenderRequest\x12.\n\nevaluators\x18\x04 \x03(\x0e\x32\x1a.storytelling.v1.Evaluator\x12\x34\n\talignment\x18\x05 \x01(\x0b\x32!.storytelling.v1.AlignmentOptions\x12\x34\n\tdiversity\x18\x06 \x01(\x0b\x32!.storytelling.v1.DiversityOptions\x12\x11\n\x04seed\x18\x07 \x01(\x03H\x00\x88\x01\x01\x12\x0c\n\x04name\x18\x08 \x01(\t\x12\x13\n\x0bskip_render\x18\t \x01(\x08\x12\x17\n\x0fskip_evaluation\x18\n \x01(\x08\x42\x07\n\x05_seed\"P\n\rItemArtifacts\x12\x12\n\nstory_path\x18\x01 \x01(\t\x12\x12\n\nimage_path\x18\x02 \x01(\t\x12\x17\n\x0f\x65valuation_path\x18\x03 \x01(\t\"\xbc\x03\n\x04Item\x12\r\n\x05index\x18\x01 \x01(\x05\x12)\n\x05state\x18\x02 \x01(\x0e\x32\x1a.storytelling.v1.ItemState\x12%\n\x05stage\x18\x03 \x01(\x0e\x32\x16.storytelling.v1.Stage\x12%\n\x05story\x18\x04 \x01(\x0b\x32\x16.storytelling.v1.Story\x12%\n\x05image\x18\x05 \x01(\x0b\x32\x16.storytelling.v1.Image\x12\x33\n\nevaluation\x18\x06 \x01(\x0b\x32\x1f.storytelling.v1.ItemEvaluation\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x35\n\x08\x61ttempts\x18\x08 \x03(\x0b\x32#.storytelling.v1.Item.AttemptsEntry\x12\x31\n\tartifacts\x18\t \x01(\x0b\x32\x1e.storytelling.v1.ItemArtifacts\x12\x12\n\nstory_seed\x18\n \x01(\x03\x12\x12\n\nimage_seed\x18\x0b \x01(\x03\x1a/\n\rAttemptsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"c\n\x0bStageCounts\x12%\n\x05stage\x18\x01 \x01(\x0e\x32\x16.storytelling.v1.Stage\x12\x0c\n\x04\x64one\x18\x02 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x05\x12\x0f\n\x07running\x18\x04 \x01(\x05\"\xc9\x03\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12&\n\x04spec\x18\x02 \x01(\x0b\x32\x18.storytelling.v1.JobSpec\x12(\n\x05state\x18\x03 \x01(\x0e\x32\x19.storytelling.v1.JobState\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x06stages\x18\x06 \x03(\x0b\x32\x1c.storytelling.v1.StageCounts\x12\x17\n\x0fitems_succeeded\x18\x07 \x01(\x05\x12\x14\n\x0citems_failed\x18\x08 \x01(\x05\x12$\n\x05items\x18\t \x03(\x0b\x32\x15.storytelling.v1.Item\x12,\n\x07summary\x18\n \x01(\x0b\x32\x1b.storytelling.v1.SetSummary\x12\x11\n\tdirectory\x18\x0b \x01(\t\x12\x14\n\x0cgallery_path\x18\x0c \x01(\t\x12\r\n\x05\x65rror\x18\r \x01(\t\x12\x0c\n\x04seed\x18\x0e \x01(\x03\x12\r\n\x05owner\x18\x11 \x01(\t\"N\n\x10\x43reateJobRequest\x12&\n\x04spec\x18\x01 \x01(\x0b\x32\x18.storytelling.v1.JobSpec\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"9\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\"\x94\x02\n\x08JobEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\tjob_state\x18\x04 \x01(\x0e\x32\x19.storytelling.v1.JobStateH\x00\x12%\n\x04item\x18\x05 \x01(\x0b\x32\x15.storytelling.v1.ItemH\x00\x12\x32\n\x08progress\x18\x06 \x01(\x0b\x32\x1e.storytelling.v1.StageProgressH\x00\x12(\n\x08\x66inished\x18\x07 \x01(\x0b\x32\x14.storytelling.v1.JobH\x00\x42\x07\n\x05\x65vent\"g\n\rStageProgress\x12\x12\n\nitem_index\x18\x01 \x01(\x05\x12%\n\x05stage\x18\x02 \x01(\x0e\x32\x16.storytelling.v1.Stage\x12\x0c\n\x04step\x18\x03 \x01(\x05\x12\r\n\x05total\x18\x04 \x01(\x05\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"c\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12)\n\x06states\x18\x03 \x03(\x0e\x32\x19.storytelling.v1.JobState\"O\n\x10ListJobsResponse\x12\"\n\x04jobs\x18\x01 \x03(\x0b\x32\x14.storytelling.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"8\n\x0eRunItemRequest\x12&\n\x04spec\x18\x01 \x01(\x0b\x32\x18.storytelling.v1.JobSpec*\x9a\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05*U\n\x05Stage\x12\x15\n\x11STAGE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bSTAGE_STORY\x10\x01\x12\x10\n\x0cSTAGE_RENDER\x10\x02\x12\x12\n\x0eSTAGE_EVALUATE\x10\x03*\xa2\x01\n\tItemState\x12\x1a\n\x16ITEM_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12ITEM_STATE_PENDING\x10\x01\x12\x16\n\x12ITEM_STATE_RUNNING\x10\x02\x12\x18\n\x14ITEM_STATE_SUCCEEDED\x10\x03\x12\x15\n\x11ITEM_STATE_FAILED\x10\x04\x12\x18\n\x14ITEM_STATE_CANCELLED\x10\x05\x32\xbc\x03\n\x0fPipelineService\x12\x44\n\tCreateJob\x12!.storytelling.v1.CreateJobRequest\x1a\x14.storytelling.v1.Job\x12I\n\x08WatchJob\x12 .storytelling.v1.WatchJobRequest\x1a\x19.storytelling.v1.JobEvent0\x01\x12>\n\x06GetJob\x12\x1e.storytelling.v1.GetJobRequest\x1a\x14.storytelling.v1.Job\x12O\n\x08ListJobs\x12 .storytelling.v1.ListJobsRequest\x1a!.storytelling.v1.ListJobsResponse\x12\x44\n\tCancelJob\x12!.storytelling.v1.CancelJobRequest\x1a\x14.storytelling.v1.Job\x12\x41\n\x07RunItem\x12\x1f.storytelling.v1.RunItemRequest\x1a\x15.storytelling.v1.Itemb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,12 +38,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ITEM_ATTEMPTSENTRY']._loaded_options = None
   _globals['_ITEM_ATTEMPTSENTRY']._serialized_options = b'8\001'
-  _globals['_JOBSTATE']._serialized_start=2487
-  _globals['_JOBSTATE']._serialized_end=2641
-  _globals['_STAGE']._serialized_start=2643
-  _globals['_STAGE']._serialized_end=2728
-  _globals['_ITEMSTATE']._serialized_start=2731
-  _globals['_ITEMSTATE']._serialized_end=2893
+  _globals['_JOBSTATE']._serialized_start=2502
+  _globals['_JOBSTATE']._serialized_end=2656
+  _globals['_STAGE']._serialized_start=2658
+  _globals['_STAGE']._serialized_end=2743
+  _globals['_ITEMSTATE']._serialized_start=2746
+  _globals['_ITEMSTATE']._serialized_end=2908
   _globals['_JOBSPEC']._serialized_start=208
   _globals['_JOBSPEC']._serialized_end=577
   _globals['_ITEMARTIFACTS']._serialized_start=579
@@ -55,25 +55,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STAGECOUNTS']._serialized_start=1108
   _globals['_STAGECOUNTS']._serialized_end=1207
   _globals['_JOB']._serialized_start=1210
-  _globals['_JOB']._serialized_end=1652
-  _globals['_CREATEJOBREQUEST']._serialized_start=1654
-  _globals['_CREATEJOBREQUEST']._serialized_end=1732
-  _globals['_WATCHJOBREQUEST']._serialized_start=1734
-  _globals['_WATCHJOBREQUEST']._serialized_end=1791
-  _globals['_JOBEVENT']._serialized_start=1794
-  _globals['_JOBEVENT']._serialized_end=2070
-  _globals['_STAGEPROGRESS']._serialized_start=2072
-  _globals['_STAGEPROGRESS']._serialized_end=2175
-  _globals['_GETJOBREQUEST']._serialized_start=2177
-  _globals['_GETJOBREQUEST']._serialized_end=2208
-  _globals['_LISTJOBSREQUEST']._serialized_start=2210
-  _globals['_LISTJOBSREQUEST']._serialized_end=2309
-  _globals['_LISTJOBSRESPONSE']._serialized_start=2311
-  _globals['_LISTJOBSRESPONSE']._serialized_end=2390
-  _globals['_CANCELJOBREQUEST']._serialized_start=2392
-  _globals['_CANCELJOBREQUEST']._serialized_end=2426
-  _globals['_RUNITEMREQUEST']._serialized_start=2428
-  _globals['_RUNITEMREQUEST']._serialized_end=2484
-  _globals['_PIPELINESERVICE']._serialized_start=2896
-  _globals['_PIPELINESERVICE']._serialized_end=3340
+  _globals['_JOB']._serialized_end=1667
+  _globals['_CREATEJOBREQUEST']._serialized_start=1669
+  _globals['_CREATEJOBREQUEST']._serialized_end=1747
+  _globals['_WATCHJOBREQUEST']._serialized_start=1749
+  _globals['_WATCHJOBREQUEST']._serialized_end=1806
+  _globals['_JOBEVENT']._serialized_start=1809
+  _globals['_JOBEVENT']._serialized_end=2085
+  _globals['_STAGEPROGRESS']._serialized_start=2087
+  _globals['_STAGEPROGRESS']._serialized_end=2190
+  _globals['_GETJOBREQUEST']._serialized_start=2192
+  _globals['_GETJOBREQUEST']._serialized_end=2223
+  _globals['_LISTJOBSREQUEST']._serialized_start=2225
+  _globals['_LISTJOBSREQUEST']._serialized_end=2324
+  _globals['_LISTJOBSRESPONSE']._serialized_start=2326
+  _globals['_LISTJOBSRESPONSE']._serialized_end=2405
+  _globals['_CANCELJOBREQUEST']._serialized_start=2407
+  _globals['_CANCELJOBREQUEST']._serialized_end=2441
+  _globals['_RUNITEMREQUEST']._serialized_start=2443
+  _globals['_RUNITEMREQUEST']._serialized_end=2499
+  _globals['_PIPELINESERVICE']._serialized_start=2911
+  _globals['_PIPELINESERVICE']._serialized_end=3355
 # @@protoc_insertion_point(module_scope)

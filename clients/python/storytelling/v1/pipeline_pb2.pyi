@@ -135,7 +135,7 @@ class StageCounts(_message.Message):
     def __init__(self, stage: _Optional[_Union[Stage, str]] = ..., done: _Optional[int] = ..., failed: _Optional[int] = ..., running: _Optional[int] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "spec", "state", "created_at", "updated_at", "stages", "items_succeeded", "items_failed", "items", "summary", "directory", "gallery_path", "error", "seed")
+    __slots__ = ("id", "spec", "state", "created_at", "updated_at", "stages", "items_succeeded", "items_failed", "items", "summary", "directory", "gallery_path", "error", "seed", "owner")
     ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -150,6 +150,7 @@ class Job(_message.Message):
     GALLERY_PATH_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
     id: str
     spec: JobSpec
     state: JobState
@@ -164,7 +165,8 @@ class Job(_message.Message):
     gallery_path: str
     error: str
     seed: int
-    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stages: _Optional[_Iterable[_Union[StageCounts, _Mapping]]] = ..., items_succeeded: _Optional[int] = ..., items_failed: _Optional[int] = ..., items: _Optional[_Iterable[_Union[Item, _Mapping]]] = ..., summary: _Optional[_Union[_evaluation_pb2.SetSummary, _Mapping]] = ..., directory: _Optional[str] = ..., gallery_path: _Optional[str] = ..., error: _Optional[str] = ..., seed: _Optional[int] = ...) -> None: ...
+    owner: str
+    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stages: _Optional[_Iterable[_Union[StageCounts, _Mapping]]] = ..., items_succeeded: _Optional[int] = ..., items_failed: _Optional[int] = ..., items: _Optional[_Iterable[_Union[Item, _Mapping]]] = ..., summary: _Optional[_Union[_evaluation_pb2.SetSummary, _Mapping]] = ..., directory: _Optional[str] = ..., gallery_path: _Optional[str] = ..., error: _Optional[str] = ..., seed: _Optional[int] = ..., owner: _Optional[str] = ...) -> None: ...
 
 class CreateJobRequest(_message.Message):
     __slots__ = ("spec", "request_id")

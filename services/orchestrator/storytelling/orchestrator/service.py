@@ -12,6 +12,7 @@ from storytelling.v1 import pipeline_pb2, pipeline_pb2_grpc
 
 from .clients import Connection, EvaluationClient, RenderClient, StoryClient
 from .jobs import JobManager
+from .quotas import Quotas
 from .runner import Gallery
 from .servicer import PipelineServicer
 from .settings import OrchestratorSettings
@@ -48,12 +49,16 @@ class PipelineService(Service):
             max_items=settings.max_items_per_job,
             max_running_jobs=settings.max_running_jobs,
             gallery=gallery_writer(),
+            quotas=settings.quotas(),
         )
         return cls(jobs, store, connections)
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         pipeline_pb2_grpc.add_PipelineServiceServicer_to_server(PipelineServicer(self.jobs), server)
         return [pipeline_pb2.DESCRIPTOR.services_by_name["PipelineService"].full_name]
+
+    def collectors(self) -> list[Quotas]:
+        return [self.jobs.quotas]
 
     async def start(self) -> None:
         await self.jobs.start()

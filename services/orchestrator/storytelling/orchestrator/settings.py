@@ -9,6 +9,7 @@ from storytelling.runtime.calls import CallerFiles
 from storytelling.runtime.config import ServiceSettings
 
 from .policy import PipelinePolicy, StagePolicy
+from .quotas import QuotaLimits, Quotas
 from .retry import RetryPolicy
 
 
@@ -67,6 +68,30 @@ class OrchestratorSettings(ServiceSettings):
     )
     initial_backoff_s: float = Field(1.0, ge=0, description="Wait after the first failed attempt; doubles.")
     max_backoff_s: float = Field(30.0, ge=0, description="Longest wait between attempts.")
+    quota_running_jobs: int | None = Field(
+        None,
+        ge=1,
+        description="Jobs queued or running at once per identity (RunItem counts); unset: no limit.",
+    )
+    quota_items_per_job: int | None = Field(
+        None,
+        ge=1,
+        description="Largest job per identity (max_items_per_job bounds everyone); unset: no limit.",
+    )
+    quota_items_per_hour: int | None = Field(
+        None,
+        ge=1,
+        description="Items an identity may start per hour: a token bucket holding one hour's worth, "
+        "refilled continuously; unset: no limit.",
+    )
+    quota_overrides: dict[str, QuotaLimits] = Field(
+        default_factory=dict,
+        description='Limits of named identities instead of the quota_* defaults, JSON: {"batch": '
+        '{"running_jobs": 8, "items_per_job": 1000, "items_per_hour": 10000}}.',
+    )
+    quota_running_retry_s: float = Field(
+        30.0, gt=0, description="Retry delay suggested when the running-jobs quota is full."
+    )
 
     @model_validator(mode="after")
     def _downstream_pair(self) -> "OrchestratorSettings":
@@ -83,6 +108,14 @@ class OrchestratorSettings(ServiceSettings):
             server_name=self.downstream_tls_server_name,
             token_file=self.downstream_token_file,
         )
+
+    def quotas(self) -> Quotas:
+        default = QuotaLimits(
+            running_jobs=self.quota_running_jobs,
+            items_per_job=self.quota_items_per_job,
+            items_per_hour=self.quota_items_per_hour,
+        )
+        return Quotas(default, self.quota_overrides, running_retry_s=self.quota_running_retry_s)
 
     def pipeline(self) -> PipelinePolicy:
         return PipelinePolicy(

@@ -6,6 +6,10 @@ event log and the state never disagree. synchronous=NORMAL survives a killed pro
 the last transactions may roll back, which resume repairs from the artifacts on disk.
 
 All calls are short and run on the event loop thread: one connection, no locking between tasks.
+
+Schema versions (PRAGMA user_version): 1 added jobs.owner, the identity whose token created the job,
+and made idempotency keys unique per owner instead of globally; a version-0 database is migrated when
+it is opened (its jobs keep the empty owner of the anonymous caller).
 """
 
 import sqlite3
@@ -18,15 +22,21 @@ from google.protobuf import timestamp_pb2
 from storytelling.api.vocabulary import TERMINAL_JOB_STATES
 from storytelling.v1 import pipeline_pb2
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
+SCHEMA_VERSION = 1
+_JOBS = """
+CREATE TABLE {name} (
     position INTEGER PRIMARY KEY AUTOINCREMENT,  -- creation order, for listing and page tokens
     id TEXT NOT NULL UNIQUE,
-    request_id TEXT UNIQUE,                       -- idempotency key; NULL when the caller gave none
+    owner TEXT NOT NULL DEFAULT '',               -- identity of the creating token; '' without auth
+    request_id TEXT,                              -- idempotency key; NULL when the caller gave none
     state INTEGER NOT NULL,
     last_sequence INTEGER NOT NULL DEFAULT 0,
-    job BLOB NOT NULL                             -- Job without items
+    job BLOB NOT NULL,                            -- Job without items
+    UNIQUE (owner, request_id)
 );
+"""
+_SCHEMA = """
+CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, position);
 CREATE TABLE IF NOT EXISTS items (
     job_id TEXT NOT NULL,
     position INTEGER NOT NULL,
@@ -50,7 +60,28 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
         self._db.executescript(_SCHEMA)
+
+    def _migrate(self) -> None:
+        """Creates the jobs table, or brings a version-0 one to version 1 (SQLite cannot change a
+        UNIQUE constraint in place: the table is rebuilt in one transaction, positions kept)."""
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        exists = self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='jobs'").fetchone()
+        if exists and version >= SCHEMA_VERSION:
+            return
+        with _transaction(self._db):
+            if not exists:
+                self._db.execute(_JOBS.format(name="jobs"))
+            else:
+                self._db.execute(_JOBS.format(name="jobs_v1"))
+                self._db.execute(
+                    "INSERT INTO jobs_v1 (position, id, owner, request_id, state, last_sequence, job) "
+                    "SELECT position, id, '', request_id, state, last_sequence, job FROM jobs"
+                )
+                self._db.execute("DROP TABLE jobs")
+                self._db.execute("ALTER TABLE jobs_v1 RENAME TO jobs")
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self._db.close()
@@ -64,8 +95,8 @@ class Store:
     ) -> list[pipeline_pb2.JobEvent]:
         with _transaction(self._db):
             self._db.execute(
-                "INSERT INTO jobs (id, request_id, state, last_sequence, job) VALUES (?, ?, ?, ?, ?)",
-                (job.id, request_id or None, job.state, len(events), job.SerializeToString()),
+                "INSERT INTO jobs (id, owner, request_id, state, last_sequence, job) VALUES (?, ?, ?, ?, ?, ?)",
+                (job.id, job.owner, request_id or None, job.state, len(events), job.SerializeToString()),
             )
             self._save_items(
                 job.id, items, "INSERT INTO items (state, item, job_id, position) VALUES (?, ?, ?, ?)"
@@ -114,8 +145,10 @@ class Store:
         row = self._db.execute("SELECT job FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return pipeline_pb2.Job.FromString(row[0]) if row else None
 
-    def job_id_for_request(self, request_id: str) -> str | None:
-        row = self._db.execute("SELECT id FROM jobs WHERE request_id = ?", (request_id,)).fetchone()
+    def job_id_for_request(self, owner: str, request_id: str) -> str | None:
+        row = self._db.execute(
+            "SELECT id FROM jobs WHERE owner = ? AND request_id = ?", (owner, request_id)
+        ).fetchone()
         return row[0] if row else None
 
     def items(self, job_id: str) -> list[pipeline_pb2.Item]:
@@ -125,10 +158,13 @@ class Store:
         return [pipeline_pb2.Item.FromString(row[0]) for row in rows]
 
     def list_jobs(
-        self, states: Sequence[int], before_position: int | None, limit: int
+        self, states: Sequence[int], before_position: int | None, limit: int, owner: str | None = None
     ) -> list[tuple[int, pipeline_pb2.Job]]:
-        """Jobs newest first, with their positions (for page tokens)."""
+        """Jobs newest first, with their positions (for page tokens); only `owner`'s unless None."""
         where, parameters = ["1"], []
+        if owner is not None:
+            where.append("owner = ?")
+            parameters.append(owner)
         if states:
             where.append(f"state IN ({', '.join('?' * len(states))})")
             parameters.extend(states)

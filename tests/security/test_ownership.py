@@ -1,0 +1,95 @@
+"""Jobs belong to the identity that created them: without admin a caller sees and acts on its own jobs
+only, and cannot tell another identity's job from one that does not exist. Transport-free, over SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from storytelling.orchestrator.store import SCHEMA_VERSION, Store
+from storytelling.runtime.auth import Principal, Scope
+from storytelling.runtime.errors import NotFound, PermissionDenied
+from storytelling.v1 import pipeline_pb2
+from tests.orchestrator.conftest import finished, spec
+
+ALICE = Principal("alice", frozenset({Scope.READ, Scope.WRITE}))
+BOB = Principal("bob", frozenset({Scope.READ, Scope.WRITE}))
+ADMIN = Principal("ops", frozenset(Scope))
+
+
+async def test_a_job_records_its_owner_and_only_the_owner_or_an_admin_sees_it(make_manager):
+    manager = await make_manager()
+    job = await manager.create(spec(1), caller=ALICE)
+    assert job.owner == "alice"
+    assert manager.get(job.id, ALICE).owner == "alice"
+    assert manager.get(job.id, ADMIN).id == job.id
+    await finished(manager, job.id)
+
+    with pytest.raises(PermissionDenied) as theirs:
+        manager.get(job.id, BOB)
+    with pytest.raises(PermissionDenied) as missing:
+        manager.get("0" * 32, BOB)
+    # The same answer for another identity's job and for no job at all.
+    assert theirs.value.message.replace(job.id, "ID") == missing.value.message.replace("0" * 32, "ID")
+    assert theirs.value.field == missing.value.field == "job_id"
+    with pytest.raises(NotFound):
+        manager.get("0" * 32, ADMIN)  # an admin sees everything, so it may know what does not exist
+    with pytest.raises(PermissionDenied):
+        [event async for event in manager.watch(job.id, 0, BOB)]
+
+
+async def test_cancel_and_list_are_limited_to_the_callers_own_jobs(make_manager):
+    manager = await make_manager()
+    mine = await manager.create(spec(2), caller=ALICE)
+    theirs = await manager.create(spec(2), caller=BOB)
+    with pytest.raises(PermissionDenied):
+        await manager.cancel(theirs.id, ALICE)
+    assert (await manager.cancel(mine.id, ALICE)).state == pipeline_pb2.JOB_STATE_CANCELLED
+
+    def listed(caller: Principal) -> set[str]:
+        return {job.id for job in manager.list_jobs(caller=caller)[0]}
+
+    assert listed(ALICE) == {mine.id}
+    assert listed(BOB) == {theirs.id}
+    assert listed(ADMIN) == {mine.id, theirs.id}
+    await manager.cancel(theirs.id, ADMIN)
+
+
+async def test_idempotency_keys_belong_to_their_identity(make_manager):
+    manager = await make_manager()
+    first = await manager.create(spec(1, seed=1), "nightly", caller=ALICE)
+    other = await manager.create(spec(1, seed=2), "nightly", caller=BOB)  # no collision, no leak
+    assert other.id != first.id and other.owner == "bob"
+    assert (await manager.create(spec(1, seed=1), "nightly", caller=ALICE)).id == first.id
+    for job in (first, other):
+        await finished(manager, job.id)
+
+
+def test_a_version_0_database_is_migrated_and_keeps_its_jobs(tmp_path: Path):
+    path = tmp_path / "orchestrator.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """
+        CREATE TABLE jobs (
+            position INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, request_id TEXT UNIQUE,
+            state INTEGER NOT NULL, last_sequence INTEGER NOT NULL DEFAULT 0, job BLOB NOT NULL);
+        """
+    )
+    job = pipeline_pb2.Job(id="a" * 32, state=pipeline_pb2.JOB_STATE_SUCCEEDED)
+    old.execute(
+        "INSERT INTO jobs (position, id, request_id, state, job) VALUES (7, ?, 'key', ?, ?)",
+        (job.id, job.state, job.SerializeToString()),
+    )
+    old.commit()
+    old.close()
+
+    store = Store(path)
+    assert store._db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    assert store.job_id_for_request("", "key") == job.id  # the anonymous caller's, as before
+    assert store.job_id_for_request("alice", "key") is None
+    assert [(position, j.id) for position, j in store.list_jobs((), None, 10)] == [(7, job.id)]
+    assert store.list_jobs((), None, 10, owner="alice") == []
+    store.close()
+    Store(path).close()  # opening a migrated database again changes nothing
