@@ -93,3 +93,31 @@ def test_a_version_0_database_is_migrated_and_keeps_its_jobs(tmp_path: Path):
     assert store.list_jobs((), None, 10, owner="alice") == []
     store.close()
     Store(path).close()  # opening a migrated database again changes nothing
+
+
+async def test_a_symlink_planted_in_an_unfinished_job_is_refused_on_resume(make_manager, tmp_path: Path):
+    """An artifact replaced by a link to a file outside the data directory, while the orchestrator was
+    down: the resumed job fails naming the link, and nothing from the linked file reaches the job."""
+    import asyncio
+
+    from tests.orchestrator.conftest import local_stages
+
+    first = await make_manager(stages=local_stages(render=30.0))  # stories are written, renders hang
+    job = await first.create(spec(1), caller=ALICE)
+    story = tmp_path / "jobs" / job.id / "items" / "00000" / "story.json"
+    for _ in range(200):
+        if story.exists():
+            break
+        await asyncio.sleep(0.02)
+    await first.stop()
+    secret = tmp_path.parent / f"{tmp_path.name}-outside.json"
+    secret.write_text('{"id": "stolen", "text": "SECRET FROM OUTSIDE THE DATA DIRECTORY"}')
+    story.unlink()
+    story.symlink_to(secret)
+
+    second = await make_manager()
+    done = await finished(second, job.id)
+    assert done.state == pipeline_pb2.JOB_STATE_FAILED
+    assert "symbolic link" in done.error
+    assert "SECRET" not in str(done) and "stolen" not in str(done)
+    secret.unlink()

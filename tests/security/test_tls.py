@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import ssl
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -197,3 +200,40 @@ async def test_the_health_port_answers_probes_in_plaintext_and_serves_nothing_el
             with pytest.raises(grpc.aio.AioRpcError) as error:
                 await story_pb2_grpc.StoryServiceStub(plain).ListModes(story_pb2.ListModesRequest())
             assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--tls-key-file", "k.pem"], "tls_cert_file and tls_key_file go together"),
+        (["--tls-client-ca-file", "ca.pem"], "tls_client_ca_file (mutual TLS) needs tls_cert_file"),
+        (["--tls-client-identities", '["orchestrator"]'], "tls_client_identities needs tls_client_ca_file"),
+        (["--metrics-tls", "true"], "metrics_tls needs tls_cert_file"),
+    ],
+)
+def test_settings_that_do_not_fit_together_are_refused(flags, message):
+    from storytelling.runtime.config import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        ProbeSettings.load(flags)
+
+
+def test_unusable_certificate_or_token_files_stop_the_service_before_it_serves(tmp_path):
+    ca = Authority(tmp_path / "ca")
+    server, other = ca.issue("probe"), ca.issue("other", into=tmp_path / "other")
+    (tmp_path / "tokens.json").write_text('{"tokens": [{"identity": "x"}]}')
+    cases = {
+        "cannot read": ["--tls-cert-file", str(tmp_path / "missing.crt"), "--tls-key-file", str(server.key)],
+        "private key does not match": ["--tls-cert-file", str(server.cert), "--tls-key-file", str(other.key)],
+        "scopes": ["--auth-tokens-file", str(tmp_path / "tokens.json")],
+    }
+    for message, flags in cases.items():
+        result = subprocess.run(
+            [sys.executable, "-m", "tests.runtime.probe", "--port", "0", "--metrics-port", "0", *flags],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 2, result.stderr
+        assert "cannot start" in result.stderr and message in result.stderr, result.stderr
