@@ -170,9 +170,11 @@ def wait_port(address: str) -> None:
         grpc.channel_ready_future(channel).result(timeout=30)
 
 
-def ratio_line(name: str, lat: dict[str, list[float]], rps: dict[str, list[float]]) -> str:
-    p50 = percentile(lat[name], 0.5) / percentile(lat[BASELINE], 0.5)
-    through = statistics.median(rps[name]) / statistics.median(rps[BASELINE])
+def ratio_line(name: str, round_p50: dict[str, list[float]], rps: dict[str, list[float]]) -> str:
+    """Ratios paired by round (each round's target against the same round's baseline), then the median
+    over rounds: load that drifts between rounds on a shared machine cancels out."""
+    p50 = statistics.median(t / b for t, b in zip(round_p50[name], round_p50[BASELINE], strict=True))
+    through = statistics.median(t / b for t, b in zip(rps[name], rps[BASELINE], strict=True))
     return (
         f"{name + '/' + BASELINE:<30} p50 latency ratio {p50:.3f} ({100 * (p50 - 1):+.1f}%), "
         f"throughput ratio {through:.3f} ({100 * (1 / through - 1):+.1f}% per RPC)"
@@ -187,10 +189,10 @@ def percentile(samples: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--calls", type=int, default=3000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--callers", type=int, default=64)
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=50, help="new connections timed per round")
     args = parser.parse_args()
     if args.serve_bare:
@@ -221,11 +223,14 @@ def main() -> None:
         for name, target in secured.items():
             targets[name] = Target(processes[name].address, target.credentials, target.metadata)
         lat: dict[str, list[float]] = {name: [] for name in targets}
+        round_p50: dict[str, list[float]] = {name: [] for name in targets}
         rps: dict[str, list[float]] = {name: [] for name in targets}
         connect: dict[str, list[float]] = {name: [] for name in targets}
         for _ in range(args.rounds):
             for name, target in targets.items():
-                lat[name] += asyncio.run(latencies(target, args.calls))
+                samples = asyncio.run(latencies(target, args.calls))
+                lat[name] += samples
+                round_p50[name].append(percentile(samples, 0.5))
                 rps[name].append(asyncio.run(throughput(target, args.callers, args.seconds)))
                 connect[name] += asyncio.run(connections(target, args.connections))
     finally:
@@ -248,7 +253,7 @@ def main() -> None:
     print(f"runtime/bare throughput ratio:  {rps_ratio:.3f} (overhead {100 * (1 / rps_ratio - 1):+.1f}%)")
     print(f"# security, as ratios to the {BASELINE} in plaintext without authentication (same run)")
     for name in secured:
-        print(ratio_line(name, lat, rps))
+        print(ratio_line(name, round_p50, rps))
     bare_us, wrapped_us, checked_us = asyncio.run(wrapper_cost_us(token_file, token))
     per_rpc_us = 1e6 / statistics.median(rps[base])
     print(
