@@ -4,9 +4,11 @@ cost of TLS and of token checking against the runtime in plaintext without authe
 Every server runs the same servicer (tests/runtime/probe.py) in its own process on loopback; the bare one
 lacks the runtime (handler wrapper with metrics, logging, deadlines, error mapping; health; reflection),
 the secured ones add TLS (certificates made for the run), mutual TLS with an identity check, and bearer
-token checking. Rounds alternate between the servers so machine noise hits all alike. Latency and
-throughput are measured on an established connection (the per-RPC cost); the handshake is measured
-separately as the time to open a connection and complete a first RPC.
+token checking. Rounds alternate between the servers so machine noise hits all alike. Latency, CPU time
+and throughput are measured on an established connection (the per-RPC cost); the handshake is measured
+separately as the time to open a connection and complete a first RPC. CPU time per RPC (server process,
+all threads, and this client) is the robust measure on a loaded machine: wall-clock ratios drift with
+other processes, CPU time does not.
 """
 
 from __future__ import annotations
@@ -36,11 +38,24 @@ class Target:
     address: str
     credentials: grpc.ChannelCredentials | None = None
     metadata: tuple[tuple[str, str], ...] = ()
+    pid: int = 0  # the server process, whose CPU time is measured
 
     def channel(self) -> grpc.aio.Channel:
         if self.credentials is None:
             return grpc.aio.insecure_channel(self.address)
         return grpc.aio.secure_channel(self.address, self.credentials)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time the process has run, all threads, in nanosecond resolution (Linux schedstat). Unlike
+    latency, it does not grow when other processes load the machine."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):  # a thread that just ended
+            pass
+    return total / 1e9
 
 
 async def serve_bare(port: int) -> None:
@@ -53,17 +68,19 @@ async def serve_bare(port: int) -> None:
     await server.wait_for_termination()
 
 
-async def latencies(target: Target, calls: int) -> list[float]:
+async def latencies(target: Target, calls: int) -> tuple[list[float], float, float]:
+    """Latency samples, and the server's and this client's CPU seconds over the `calls` RPCs."""
     async with target.channel() as channel:
         stub = story_pb2_grpc.StoryServiceStub(channel)
         for _ in range(200):  # warm-up: connection, handler cache, allocator
             await stub.ListModes(REQUEST, metadata=target.metadata)
         samples = []
+        server_cpu, client_cpu = cpu_seconds(target.pid), time.process_time()
         for _ in range(calls):
             start = time.perf_counter()
             await stub.ListModes(REQUEST, metadata=target.metadata)
             samples.append(time.perf_counter() - start)
-        return samples
+        return samples, cpu_seconds(target.pid) - server_cpu, time.process_time() - client_cpu
 
 
 async def connections(target: Target, count: int) -> list[float]:
@@ -217,18 +234,22 @@ def main() -> None:
             proc.wait_serving(60)
         wait_port(f"127.0.0.1:{bare_port}")
         targets = {
-            "bare grpc.aio": Target(f"127.0.0.1:{bare_port}"),
-            BASELINE: Target(processes[BASELINE].address),
+            "bare grpc.aio": Target(f"127.0.0.1:{bare_port}", pid=bare.pid),
+            BASELINE: Target(processes[BASELINE].address, pid=processes[BASELINE].process.pid),
         }
         for name, target in secured.items():
-            targets[name] = Target(processes[name].address, target.credentials, target.metadata)
+            pid = processes[name].process.pid
+            targets[name] = Target(processes[name].address, target.credentials, target.metadata, pid)
         lat: dict[str, list[float]] = {name: [] for name in targets}
         round_p50: dict[str, list[float]] = {name: [] for name in targets}
         rps: dict[str, list[float]] = {name: [] for name in targets}
         connect: dict[str, list[float]] = {name: [] for name in targets}
+        cpu: dict[str, list[float]] = {name: [0.0, 0.0] for name in targets}  # server, client seconds
         for _ in range(args.rounds):
             for name, target in targets.items():
-                samples = asyncio.run(latencies(target, args.calls))
+                samples, server_cpu, client_cpu = asyncio.run(latencies(target, args.calls))
+                cpu[name][0] += server_cpu
+                cpu[name][1] += client_cpu
                 lat[name] += samples
                 round_p50[name].append(percentile(samples, 0.5))
                 rps[name].append(asyncio.run(throughput(target, args.callers, args.seconds)))
@@ -240,11 +261,17 @@ def main() -> None:
         bare.wait()
 
     print(f"# trivial unary RPC on loopback, {args.rounds} alternating rounds, 2-core machine")
-    print(f"{'server':<20}{'p50 ms':>10}{'p99 ms':>10}{f'rps@{args.callers}':>12}{'connect+1st ms':>16}")
+    calls = args.rounds * args.calls
+    per_rpc_us = {name: (cpu[name][0] * 1e6 / calls, cpu[name][1] * 1e6 / calls) for name in targets}
+    print(
+        f"{'server':<20}{'p50 ms':>10}{'p99 ms':>10}{f'rps@{args.callers}':>12}{'connect+1st ms':>16}"
+        f"{'server CPU us':>15}{'client CPU us':>15}"
+    )
     for name in targets:
         print(
             f"{name:<20}{percentile(lat[name], 0.5) * 1e3:>10.3f}{percentile(lat[name], 0.99) * 1e3:>10.3f}"
             f"{statistics.median(rps[name]):>12.0f}{percentile(connect[name], 0.5) * 1e3:>16.2f}"
+            f"{per_rpc_us[name][0]:>15.1f}{per_rpc_us[name][1]:>15.1f}"
         )
     base, ours = "bare grpc.aio", BASELINE
     p50_ratio = percentile(lat[ours], 0.5) / percentile(lat[base], 0.5)
@@ -254,6 +281,15 @@ def main() -> None:
     print(f"# security, as ratios to the {BASELINE} in plaintext without authentication (same run)")
     for name in secured:
         print(ratio_line(name, round_p50, rps))
+    print("# CPU time per RPC (robust to other load on the machine), as ratios to the same baseline")
+    base_server, base_total = per_rpc_us[BASELINE][0], sum(per_rpc_us[BASELINE])
+    for name in secured:
+        server, total = per_rpc_us[name][0], sum(per_rpc_us[name])
+        print(
+            f"{name + '/' + BASELINE:<30} server CPU ratio {server / base_server:.3f} "
+            f"({server - base_server:+.1f} us), server+client CPU ratio {total / base_total:.3f} "
+            f"({total - base_total:+.1f} us)"
+        )
     bare_us, wrapped_us, checked_us = asyncio.run(wrapper_cost_us(token_file, token))
     per_rpc_us = 1e6 / statistics.median(rps[base])
     print(
