@@ -153,6 +153,9 @@ def test_log_redaction_removes_tokens():
     text = f"error for {token}; header authorization: Bearer custom-secret-value; bearer {token}"
     assert token not in redact(text) and "custom-secret-value" not in redact(text)
     assert redact("nothing to hide") == "nothing to hide"
+    from storytelling.runtime.auth import MISSING_TOKEN
+
+    assert redact(MISSING_TOKEN) == MISSING_TOKEN  # messages about tokens stay readable
 
 
 # --- through the runtime -------------------------------------------------------------------------------

@@ -29,8 +29,9 @@ DIGEST_PREFIX = "sha256:"
 # gRPC metadata values are printable ASCII; a token is one word of them.
 _TOKEN = re.compile(r"[\x21-\x7e]{16,4096}")
 REDACTED = "[redacted]"
-# What log redaction removes: our tokens anywhere, and whatever follows "Bearer".
-SECRET_PATTERN = re.compile(rf"{TOKEN_PREFIX}[A-Za-z0-9_-]{{8,}}|(?i:(?<=bearer )[\x21-\x7e]+)")
+# What log redaction removes: our tokens anywhere, and a credential-like word after "Bearer " (the RFC
+# 6750 token alphabet, 8 characters or more, so prose such as "bearer token:" stays readable).
+SECRET_PATTERN = re.compile(rf"{TOKEN_PREFIX}[A-Za-z0-9_-]{{8,}}|(?i:(?<=bearer ))[A-Za-z0-9._~+/=-]{{8,}}")
 
 
 def new_token() -> str:
