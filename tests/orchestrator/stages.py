@@ -4,7 +4,8 @@ The story stage composes a one-moment story from seeded choices, the render stag
 picture with Pillow and encodes it, the evaluation stage scores stories and images with simple but real
 measures (word-set distances, pixel statistics). Outputs depend only on their inputs and seeds, so
 reruns reproduce. Each stage can simulate an engine: `latency_s` per call and `capacity` calls served
-at once; `faults` scripts errors for given items; `calls` counts calls per item.
+at once; `faults` scripts errors for given items; calls after the first `hold_after` wait until
+`release()`, so a test can stop a job at an exact point; `calls` counts calls per item.
 """
 
 import asyncio
@@ -33,11 +34,17 @@ class Simulated:
     """An engine's latency and capacity, call counting and scripted faults for one stage."""
 
     def __init__(
-        self, latency_s: float = 0.0, capacity: int = 64, faults: dict[int, Sequence[Exception]] | None = None
+        self,
+        latency_s: float = 0.0,
+        capacity: int = 64,
+        faults: dict[int, Sequence[Exception]] | None = None,
+        hold_after: int | None = None,
     ):
         self.latency_s = latency_s
         self._capacity = asyncio.Semaphore(capacity)
         self._faults = {index: list(errors) for index, errors in (faults or {}).items()}
+        self._hold_after, self._released = hold_after, asyncio.Event()
+        self.holding = 0  # calls waiting for release()
         self.calls: Counter[int] = Counter()
         # (item index, start, end) of every call served, on the loop's clock.
         self.spans: list[tuple[int, float, float]] = []
@@ -45,15 +52,24 @@ class Simulated:
         self.deadlines: list[float | None] = []
 
     async def serve(self, index: int) -> None:
-        """Counts the call, waits for capacity and latency, then raises the next scripted fault if any."""
+        """Counts the call, waits for release if it is held, for capacity and latency, then raises the
+        next scripted fault if any."""
         self.calls[index] += 1
         self.deadlines.append(deadlines.remaining())
+        if self._hold_after is not None and self.calls.total() > self._hold_after:
+            self.holding += 1
+            await self._released.wait()
+            self.holding -= 1
         async with self._capacity:
             start = asyncio.get_running_loop().time()
             await asyncio.sleep(self.latency_s)
             self.spans.append((index, start, asyncio.get_running_loop().time()))
         if self._faults.get(index):
             raise self._faults[index].pop(0)
+
+    def release(self) -> None:
+        """Lets held calls, and every later one, go on."""
+        self._released.set()
 
 
 def item_index(story_id: str) -> int:

@@ -8,7 +8,19 @@ from storytelling.orchestrator.pipeline import PipelineStage, run_pipeline
 from storytelling.orchestrator.retry import RetryPolicy, retry, within
 from storytelling.orchestrator.seeds import derive_seed
 from storytelling.runtime import deadlines
-from storytelling.runtime.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable
+from storytelling.runtime.errors import (
+    AlreadyExists,
+    Cancelled,
+    DeadlineExceeded,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    ServiceError,
+    Unavailable,
+    Unimplemented,
+)
 
 
 async def test_items_flow_through_stages_in_order_and_failed_items_stop():
@@ -63,23 +75,49 @@ async def test_transient_errors_are_retried_until_the_attempts_run_out(transient
     assert attempts == 4
 
 
-async def test_other_errors_are_not_retried_and_success_ends_retrying():
-    outcomes = [InvalidArgument("bad", field="prompt")]
+@pytest.mark.parametrize(
+    "final",
+    [
+        InvalidArgument("bad", field="prompt"),
+        NotFound("no such pool"),
+        AlreadyExists("taken"),
+        FailedPrecondition("not ready"),
+        Unimplemented("no streaming"),
+        Internal("a bug in the painter"),
+        Cancelled("client went away"),
+        ServiceError("unknown"),
+        KeyError("not a service error"),
+    ],
+    ids=lambda error: getattr(error, "code", type(error).__name__),
+)
+async def test_errors_that_are_not_transient_are_raised_at_the_first_attempt(final):
+    """INTERNAL above all: a bug in a stage would fail again, so retrying only multiplies the load."""
+    attempts = 0
 
-    async def call() -> str:
-        raise outcomes.pop()
+    async def call() -> None:
+        nonlocal attempts
+        attempts += 1
+        raise final
 
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(type(final)):
         await retry(call, FAST)
+    assert attempts == 1
 
-    outcomes = [Unavailable("down"), Unavailable("down")]
+
+async def test_success_ends_retrying():
+    outcomes: list[Exception | str] = [Unavailable("down"), Unavailable("down"), "ok", "again"]
+    calls = 0
 
     async def flaky() -> str:
-        if outcomes:
-            raise outcomes.pop()
-        return "ok"
+        nonlocal calls
+        calls += 1
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
     assert await retry(flaky, FAST) == "ok"
+    assert calls == 3
 
 
 def test_backoff_doubles_up_to_its_cap_with_bounded_jitter():

@@ -10,6 +10,7 @@ from storytelling.runtime.errors import (
     AlreadyExists,
     DeadlineExceeded,
     FailedPrecondition,
+    Internal,
     InvalidArgument,
     NotFound,
     ResourceExhausted,
@@ -157,16 +158,21 @@ async def test_an_item_that_keeps_failing_is_failed_naming_the_stage_and_the_job
     assert done.summary.items == 3
 
 
-async def test_invalid_argument_is_not_retried(make_manager):
-    stages = Stages(
-        LocalStory(faults={0: [InvalidArgument("too long", field="prompt")]}), LocalRender(), LocalEvaluate()
-    )
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (InvalidArgument("too long", field="prompt"), "InvalidArgument: prompt: too long"),
+        (Internal("the engine crashed on this prompt"), "Internal: the engine crashed on this prompt"),
+    ],
+)
+async def test_errors_that_are_not_transient_fail_the_item_at_once(make_manager, error, message):
+    stages = Stages(LocalStory(faults={0: [error]}), LocalRender(), LocalEvaluate())
     manager = await make_manager(stages)
     done = await finished(manager, (await manager.create(spec(2))).id)
 
     assert stages.story.sim.calls[0] == 1
     assert done.items[0].state == FAILED
-    assert done.items[0].error == "story failed after 1 attempt(s): InvalidArgument: prompt: too long"
+    assert done.items[0].error == f"story failed after 1 attempt(s): {message}"
     assert done.items[1].state == SUCCEEDED
 
 
@@ -240,6 +246,41 @@ async def test_a_repeated_create_with_the_same_request_id_returns_the_same_job(m
     with pytest.raises(AlreadyExists, match="request_id: already used by job"):
         await manager.create(spec(3), request_id="abc")
     await finished(manager, first.id)
+
+
+class ValidatesTogether(LocalStory):
+    """Holds each validation until `parties` creates are validating at once."""
+
+    def __init__(self, parties: int):
+        super().__init__()
+        self._barrier = asyncio.Barrier(parties)
+
+    async def validate(self, spec: pipeline_pb2.JobSpec) -> None:
+        await self._barrier.wait()
+        await super().validate(spec)
+
+
+async def test_concurrent_creates_with_the_same_request_id_make_one_job(make_manager):
+    """Both creates find no job for the key, then wait on the services' validation together: the second
+    must see the job the first made meanwhile (not crash on the store's unique key)."""
+    manager = await make_manager(Stages(ValidatesTogether(parties=2), LocalRender(), LocalEvaluate()))
+    same = [manager.create(spec(2), request_id="retried") for _ in range(2)]
+    first, second = await asyncio.wait_for(asyncio.gather(*same), 10)
+    assert first.id == second.id
+    assert [job.id for job in manager.list_jobs()[0]] == [first.id]
+    await finished(manager, first.id)
+
+
+async def test_concurrent_creates_with_the_same_request_id_and_other_specs_make_one_job(make_manager):
+    manager = await make_manager(Stages(ValidatesTogether(parties=2), LocalRender(), LocalEvaluate()))
+    creates = [manager.create(spec(items), request_id="retried") for items in (2, 3)]
+    outcomes = await asyncio.wait_for(asyncio.gather(*creates, return_exceptions=True), 10)
+    jobs = [o for o in outcomes if isinstance(o, pipeline_pb2.Job)]
+    refused = [o for o in outcomes if not isinstance(o, pipeline_pb2.Job)]
+    assert len(jobs) == 1 and [type(error) for error in refused] == [AlreadyExists]
+    assert "request_id: already used by job" in str(refused[0])
+    assert [job.id for job in manager.list_jobs()[0]] == [jobs[0].id]
+    await finished(manager, jobs[0].id)
 
 
 async def test_list_pages_through_jobs_newest_first_and_filters_by_state(make_manager):

@@ -44,7 +44,8 @@ def calls(stages: Stages) -> dict[str, Counter[int]]:
 
 
 async def orchestrator(data_dir: Path, stage_address: str) -> ServiceProcess:
-    args = ["--data-dir", str(data_dir), "--render-concurrency", "1", "--initial-backoff-s", "0.05"]
+    args = ["--data-dir", str(data_dir), "--render-concurrency", "1", "--evaluation-concurrency", "1"]
+    args += ["--initial-backoff-s", "0.05"]
     for service in ("story", "render", "evaluation"):
         args += [f"--{service}-address", stage_address]
     process = start_service_process(
@@ -54,8 +55,20 @@ async def orchestrator(data_dir: Path, stage_address: str) -> ServiceProcess:
     return process
 
 
+def by_stage(done: dict[tuple[str, int], int]) -> dict[str, set[int]]:
+    return {stage: {index for name, index in done if name == stage} for stage in ARTIFACTS}
+
+
 async def test_kill_9_mid_job_then_restart_finishes_every_item_once_and_redoes_nothing(tmp_path: Path):
-    stages = Stages(LocalStory(latency_s=0.05), LocalRender(latency_s=0.25), LocalEvaluate(latency_s=0.05))
+    """Killed with items at every point of the pipeline: 2 evaluated, 3 rendered but not evaluated, a
+    render in flight, and 2 written but not rendered. Held calls (evaluations after the first 2, renders
+    after the first 5) stop the job exactly there, whatever order the concurrent workers take."""
+    stages = Stages(LocalStory(), LocalRender(hold_after=5), LocalEvaluate(hold_after=2))
+
+    def mid_job() -> bool:
+        done = by_stage(artifacts(job_dir))
+        return [len(done[stage]) for stage in ARTIFACTS] == [ITEMS, 5, 2] and stages.render.sim.holding == 1
+
     async with running_service(LocalStageServices(stages, story_indexes(SEED, ITEMS).__getitem__)) as channel:
         stage_address = channel.server.address
 
@@ -65,15 +78,20 @@ async def test_kill_9_mid_job_then_restart_finishes_every_item_once_and_redoes_n
                 stub = pipeline_pb2_grpc.PipelineServiceStub(client)
                 job = await stub.CreateJob(pipeline_pb2.CreateJobRequest(spec=spec(ITEMS, seed=SEED)))
             job_dir = Path(job.directory)
-            while sum(stage == "evaluate" for stage, _ in artifacts(job_dir)) < 2:
-                await asyncio.sleep(0.02)
+            async with asyncio.timeout(60):
+                while not mid_job():
+                    await asyncio.sleep(0.02)
             first.process.kill()  # SIGKILL: no shutdown code runs
             assert first.process.wait() == -9
         finally:
             first.stop()
+        stages.render.sim.release()
+        stages.evaluate.sim.release()
         await asyncio.sleep(0.3)  # calls in flight at the kill reach the stage services and end
         before_kill, done_at_kill = calls(stages), artifacts(job_dir)
-        assert 2 <= sum(stage == "evaluate" for stage, _ in done_at_kill) < ITEMS, "killed mid-job"
+        at_kill = by_stage(done_at_kill)
+        rendered_only = at_kill["render"] - at_kill["evaluate"]
+        assert at_kill["evaluate"] < at_kill["render"] < at_kill["story"] and len(rendered_only) == 3
 
         second = await orchestrator(tmp_path, stage_address)
         try:
@@ -98,6 +116,7 @@ async def test_kill_9_mid_job_then_restart_finishes_every_item_once_and_redoes_n
     after = calls(stages)
     for stage, index in done_at_kill:
         assert after[stage][index] == before_kill[stage][index], f"{stage} of item {index} was done again"
+    assert all(after["render"][i] == 1 for i in rendered_only), "rendered before the kill, rendered again"
     for stage in ARTIFACTS:
         redone = after[stage] - before_kill[stage]
         assert all(count == 1 for count in redone.values()), f"{stage}: more than one call per item: {redone}"
