@@ -1,10 +1,8 @@
 """The rule-based complexity scorer and the VLM path on a tiny random model."""
 
-import math
-
 import pytest
 
-from storytelling.evaluation.complexity import WEIGHTS, Clue, ComplexityEvaluator, RuleScorer
+from storytelling.evaluation.complexity import Clue, ComplexityEvaluator, RuleScorer
 from storytelling.evaluation.dimensions import DIMENSIONS, Dimension
 from storytelling.evaluation.jsonout import OutputError
 from storytelling.evaluation.vision import EmbeddedVisionEngine
@@ -19,17 +17,36 @@ def test_no_clues_score_zero_and_rich_clues_approach_one() -> None:
 
 
 def test_formula() -> None:
+    """(3 x (1 - e^-1) + 1 x (1 - e^-0.5)) / 11: a causal clue with its inference and a bare location."""
     clues = [
         Clue(Dimension.EVENT_CAUSAL_RELATIONSHIP, "water under the sink", "the sink overflowed"),
         Clue(Dimension.LOCATION, "cupboards"),
     ]
-    expected = (3 * (1 - math.exp(-1)) + 1 * (1 - math.exp(-0.5))) / sum(WEIGHTS.values())
     result = scorer.score(clues)
-    assert result.score == pytest.approx(expected)
-    assert {s.dimension: s.count for s in result.by_dimension} == {
-        Dimension.EVENT_CAUSAL_RELATIONSHIP: 1,
-        Dimension.LOCATION: 1,
+    assert result.score == pytest.approx(0.2081665, abs=1e-7)
+    assert {s.dimension: (s.count, round(s.score, 7)) for s in result.by_dimension} == {
+        Dimension.EVENT_CAUSAL_RELATIONSHIP: (1, 0.6321206),
+        Dimension.LOCATION: (1, 0.3934693),
     }
+
+
+@pytest.mark.parametrize(
+    ("dimension", "expected"),
+    [
+        (Dimension.TIME, 0.0574655),
+        (Dimension.LOCATION, 0.0574655),
+        (Dimension.CHARACTER_ROLE, 0.0574655),
+        (Dimension.EVENT, 0.0574655),
+        (Dimension.CHARACTER_RELATIONSHIP, 0.1149310),
+        (Dimension.MENTAL_STATE, 0.1149310),
+        (Dimension.EVENT_CAUSAL_RELATIONSHIP, 0.1723965),
+    ],
+)
+def test_each_dimension_weighs_as_documented(dimension, expected) -> None:
+    """Weights 1, 1, 1, 1, 2, 2, 3 (of 11): one clue with an inference scores w x (1 - e^-1) / 11."""
+    assert scorer.score([Clue(dimension, "a clue", "an inference")]).score == pytest.approx(
+        expected, abs=1e-7
+    )
 
 
 def test_higher_order_inferences_outweigh_entities() -> None:

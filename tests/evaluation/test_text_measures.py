@@ -18,6 +18,12 @@ def measurer(embedder) -> TextMeasurer:
     return TextMeasurer(embedder)
 
 
+@pytest.fixture(scope="module")
+def rules() -> TextMeasurer:
+    """The rule cues alone (no embedder)."""
+    return TextMeasurer()
+
+
 def test_rich_story_covers_the_dimensions(measurer) -> None:
     result = measurer.measure(RICH)
     covered = {d.dimension for d in result.dimensions if d.score >= 0.5}
@@ -44,7 +50,22 @@ def test_plain_sentence_covers_little(measurer) -> None:
     assert result.dimensions_covered <= 1
 
 
-def test_rules_alone_without_embedder() -> None:
-    result = TextMeasurer().measure("Because it rained, the angry farmer and his son stayed in the barn.")
+def test_rules_alone_without_embedder(rules) -> None:
+    result = rules.measure("Because it rained, the angry farmer and his son stayed in the barn.")
     assert result.causal_links == 1 and result.mental_states == 1 and result.characters == 2
     assert {d.dimension: d.count for d in result.dimensions}[Dimension.CHARACTER_RELATIONSHIP] == 1
+
+
+@pytest.mark.parametrize(
+    ("story", "links"),
+    [
+        ("It rained, so the picnic moved indoors.", 1),
+        ("Since the stool is broken, the boy falls.", 1),
+        ("The boy is so happy.", 0),
+        ("The girl is so tired that she sleeps at her desk.", 0),
+        ("She has lived here ever since.", 0),
+    ],
+)
+def test_so_and_since_are_causal_only_when_they_join_clauses(rules, story, links) -> None:
+    """spaCy tags "so"/"since" as a conjunction in the first two and as an adverb in the others."""
+    assert rules.measure(story).causal_links == links

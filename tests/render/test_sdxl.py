@@ -6,6 +6,7 @@ import pytest
 import torch
 from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
 from storytelling.render.diffusion import DiffusionEngine, EngineConfig, Job
+from storytelling.render.prompts import encode_chunked
 from storytelling.render.tiny import build_pipeline, clip_tokenizer
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
@@ -65,3 +66,15 @@ def test_one_window_matches_the_pipelines_own_encoding(engine):
 def test_empty_negative_prompt_is_zeros_as_in_sdxl(engine):
     embeds = engine._chunked_embeddings([Job(LONG)], windows=engine.clips[0].windows(LONG))
     assert not embeds["negative_prompt_embeds"].any() and not embeds["negative_pooled_prompt_embeds"].any()
+
+
+def test_pooled_embedding_of_a_long_story_is_its_first_window(engine):
+    """The pipeline's own encoding truncates to 77 tokens, the first window: its pooled embedding is the
+    reference for ours, however many windows follow (they hold the story's ending)."""
+    windows = engine.clips[0].windows(LONG)
+    assert windows >= 3
+    _, pooled = encode_chunked(engine.clips, [LONG, LONG_OTHER_ENDING, SHORT], windows)
+    truncated = engine.pipe.encode_prompt([LONG, SHORT], device="cpu", do_classifier_free_guidance=False)[2]
+    torch.testing.assert_close(pooled[0], truncated[0])
+    torch.testing.assert_close(pooled[1], truncated[0])  # same first window, other ending
+    torch.testing.assert_close(pooled[2], truncated[1])

@@ -106,12 +106,21 @@ def test_format_is_detected_from_content():
     assert jsonl.entries == csv_pool.entries
 
 
-def test_sampling_is_seeded_and_without_replacement():
+def test_sampling_is_seeded_and_from_the_train_split():
     (pool,) = builtin_pools()
     first = pool.sample(5, random.Random(3))
     assert first == pool.sample(5, random.Random(3))
     assert first != pool.sample(5, random.Random(4))
-    assert len({e.id for e in first}) == 5 and all(e.split == "train" for e in first)
+    assert all(e.split == "train" for e in first)
+
+
+def test_sampling_is_without_replacement():
+    """Drawing a whole small pool returns each entry once: with replacement, 4 draws from 4 entries
+    repeat one with probability 0.91, so twenty seeds cannot all pass by chance."""
+    rows = "".join(f'{i},"{STORY}"\n' for i in range(4))
+    pool = parse_pool("four", f"img_id,story\n{rows}".encode())
+    for seed in range(20):
+        assert sorted(e.id for e in pool.sample(4, random.Random(seed))) == ["0", "1", "2", "3"]
 
 
 def test_registry_default_and_duplicates():

@@ -96,3 +96,10 @@ def test_degenerate_repetition_is_rejected_and_salvaged_without_the_repeats():
     assert "3 repeated sentence(s) of 5" in rejection.detail
     assert rejection.salvage == f"{SCENE} They are sad."
     assert check(f"{SCENE} They are sad.", "stop") is None
+
+
+def test_two_repeated_sentences_are_repetitive_and_one_is_not():
+    twice = check(f"{SCENE} They are sad. They are sad. They are sad.", "stop")
+    assert twice.reason == "repetitive" and twice.detail == "2 repeated sentence(s) of 4"
+    assert twice.salvage == f"{SCENE} They are sad."
+    assert check(f"{SCENE} They are sad. They are sad.", "stop") is None
