@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from storytelling.render.prompts import WINDOW, ChunkedClipEncoder
+from storytelling.render.prompts import ChunkedClipEncoder
 from storytelling.render.tiny import build_pipeline
 
 from tests.render.stories import LONG, LONG_OTHER_ENDING, SHORT
@@ -19,11 +19,11 @@ def encoder(pipe) -> ChunkedClipEncoder:
 
 
 def test_long_story_is_counted_whole_and_chunked(encoder):
+    """LONG is 171 CLIP tokens: windows of 75 + 75 + 21, each wrapped in BOS/EOS to 77 positions."""
     count = encoder.count(LONG)
-    assert count.prompt_tokens > 2 * WINDOW
-    assert count.encoded_tokens == count.prompt_tokens
-    assert count.strategy == "chunked"
-    assert encoder.windows(LONG) == -(-count.prompt_tokens // WINDOW)
+    assert (count.prompt_tokens, count.encoded_tokens, count.strategy) == (171, 171, "chunked")
+    assert encoder.windows(LONG) == 3 and encoder.windows(SHORT) == 1 and encoder.windows("") == 1
+    assert encoder.encode([LONG], 3)[0].shape == (1, 3 * 77, 32)
 
 
 def test_short_prompt_matches_the_pipelines_own_encoding(pipe, encoder):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from storytelling.story.postprocess import MIN_WORDS, check, clean
+from storytelling.story.postprocess import check, clean
 
 SCENE = (
     "In a crowded school canteen at noon, a dinner lady in a white cap has just dropped a tray of "
@@ -48,7 +48,11 @@ def test_empty_and_short_are_hard_rejections():
     empty = check("", "stop")
     assert empty.reason == "empty" and empty.salvage is None
     short = check("A boy falls off a bike.", "stop")
-    assert short.reason == "too_short" and short.salvage is None and str(MIN_WORDS) in short.detail
+    assert short.reason == "too_short" and short.salvage is None
+    assert short.detail == "6 words, fewer than 20"
+    nineteen = " ".join(SCENE.split()[:18]) + " floor."
+    assert check(nineteen, "stop").reason == "too_short"
+    assert check(" ".join(SCENE.split()[:19]) + " floor.", "stop") is None
 
 
 def test_truncated_is_salvaged_to_full_sentences_only_when_enough_remains():
