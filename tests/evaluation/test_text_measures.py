@@ -65,6 +65,7 @@ def test_rules_alone_without_embedder(rules) -> None:
         ("The girl is so tired that she sleeps at her desk.", 0),
         ("She has lived here ever since.", 0),
     ],
+    ids=["so-joins-clauses", "since-joins-clauses", "so-adverb", "so-that", "ever-since"],
 )
 def test_so_and_since_are_causal_only_when_they_join_clauses(rules, story, links) -> None:
     """spaCy tags "so"/"since" as a conjunction in the first two and as an adverb in the others."""
