@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 REQS := requirements/base.txt requirements/ml.txt requirements/dev.txt requirements/nodeps.txt
 
-.PHONY: help venv vllm-venv proto docs run stack test test-fast bench clean
+.PHONY: help venv vllm-venv proto docs run stack test test-fast bench mutation clean
 
 help:
 	@echo "make run        run the main job on the embedded default (installs what it needs)"
@@ -23,6 +23,7 @@ help:
 	@echo "make proto      regenerate clients/python/storytelling/v1 from protos/"
 	@echo "make docs       regenerate docs/configuration.md from the settings classes"
 	@echo "make bench      run the benchmarks (ratios against baselines measured in the same run)"
+	@echo "make mutation   mutation testing of the core modules (about an hour); writes docs/mutation.md"
 
 # The venv is rebuilt only when a requirements file changes (the stamp records that).
 $(VENV)/.stamp: $(REQS) pyproject.toml clients/python/pyproject.toml
@@ -68,6 +69,12 @@ BENCHES := bench/bench_runtime.py bench/bench_story.py bench/bench_render.py ben
 
 bench: venv vllm-venv
 	@for script in $(BENCHES); do echo "== $$script"; $(PY) $$script || exit 1; done
+
+# Not part of `make test` or CI. MODULES="story.pools runtime.errors" limits the run; the results go to
+# docs/mutation/after.json and the report, next to the committed "before" column.
+mutation: venv
+	$(PY) -m pip install --quiet -r requirements/mutation.txt
+	$(PY) scripts/mutation.py run $(foreach module,$(MODULES),--module $(module))
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache

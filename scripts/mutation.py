@@ -1,0 +1,492 @@
+"""Mutation testing of the core modules with mutmut: `make mutation` runs it, `docs/mutation.md` reports it.
+
+Each module is mutated on its own, against its own fast tests, in a workspace under build/mutation/:
+mutmut 3 imports the mutated copy through a `src/` tree, so the workspace merges every source root of
+the repository into one `src/storytelling/` (as an installed wheel would) next to a copy of `tests/`.
+
+    python scripts/mutation.py run                     # every module; writes docs/mutation/after.json
+    python scripts/mutation.py run --module story.postprocess --module runtime.errors
+    python scripts/mutation.py run --rev 2ed2075 --label before   # the code (and tests) of a commit
+    python scripts/mutation.py report                  # docs/mutation.md from the committed JSON files
+
+Raw results are committed as JSON (`docs/mutation/<label>.json`: every mutant's status, and the diff of
+each survivor); the report shows the "before" column from before.json next to the latest run, and one
+section per survivor, with the reason it is equivalent where `docs/mutation/equivalent.json` gives one.
+A run with --module updates only those modules in the label's JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "mutation"
+REPORT = ROOT / "docs" / "mutation.md"
+WORKSPACES = ROOT / "build" / "mutation"
+# Source roots that hold the `storytelling` namespace (the Makefile's PYTHONPATH).
+SOURCE_ROOTS = (
+    "clients/python",
+    "services/runtime",
+    "services/llm",
+    "services/story",
+    "services/render",
+    "services/evaluation",
+    "services/orchestrator",
+    "services/stack",
+)
+GOAL = 0.85
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    path: str  # under the merged src/ tree
+    tests: tuple[str, ...]  # fast tests that exercise it
+    note: str = ""
+
+
+ORCHESTRATOR_TESTS = (
+    "tests/orchestrator/test_building_blocks.py",
+    "tests/orchestrator/test_jobs.py",
+    "tests/orchestrator/test_resume.py",
+    "tests/orchestrator/test_service.py",
+)
+MODULES = (
+    Module(
+        "runtime.errors",
+        "storytelling/runtime/errors.py",
+        (
+            "tests/runtime/test_runtime.py",
+            "tests/orchestrator/test_building_blocks.py",
+            "tests/orchestrator/test_clients.py",
+        ),
+    ),
+    Module(
+        "runtime.deadlines",
+        "storytelling/runtime/deadlines.py",
+        ("tests/runtime/test_runtime.py", "tests/orchestrator/test_building_blocks.py"),
+    ),
+    Module("runtime.handlers", "storytelling/runtime/handlers.py", ("tests/runtime/test_runtime.py",)),
+    Module(
+        "story.postprocess",
+        "storytelling/story/postprocess.py",
+        ("tests/story/test_postprocess.py", "tests/story/test_core.py"),
+    ),
+    Module(
+        "story.pools",
+        "storytelling/story/pools.py",
+        ("tests/story/test_pools.py", "tests/story/test_core.py", "tests/story/test_servicer.py"),
+    ),
+    Module("story.prompts", "storytelling/story/prompts.py", ("tests/story/test_core.py",)),
+    Module(
+        "render.prompts",
+        "storytelling/render/prompts.py",
+        ("tests/render/test_prompts.py", "tests/render/test_sdxl.py"),
+    ),
+    Module(
+        "render.diffusion",
+        "storytelling/render/diffusion.py",
+        ("tests/render/test_engine.py", "tests/render/test_sdxl.py"),
+        note="the batching behind the Triton painter: `painter/1/model.py` hands every request of a dynamic "
+        "batch to `DiffusionEngine.generate`, which groups compatible rows into pipeline calls. model.py "
+        "itself runs only inside Triton's backend stub process, where mutmut cannot see which test ran "
+        "it; its tests (tests/render/test_triton.py) need the Triton server.",
+    ),
+    Module(
+        "evaluation.knn",
+        "storytelling/evaluation/knn.py",
+        ("tests/evaluation/test_knn.py", "tests/evaluation/test_diversity_sets.py"),
+    ),
+    Module(
+        "evaluation.diversity",
+        "storytelling/evaluation/diversity.py",
+        ("tests/evaluation/test_knn.py", "tests/evaluation/test_diversity_sets.py"),
+    ),
+    Module(
+        "evaluation.judge",
+        "storytelling/evaluation/judge.py",
+        ("tests/evaluation/test_alignment.py", "tests/evaluation/test_parsing.py"),
+    ),
+    Module(
+        "evaluation.alignment",
+        "storytelling/evaluation/alignment.py",
+        ("tests/evaluation/test_alignment.py", "tests/evaluation/test_parsing.py"),
+    ),
+    Module(
+        "evaluation.complexity",
+        "storytelling/evaluation/complexity.py",
+        ("tests/evaluation/test_complexity.py", "tests/evaluation/test_parsing.py"),
+    ),
+    Module(
+        "evaluation.text_measures",
+        "storytelling/evaluation/text_measures.py",
+        ("tests/evaluation/test_text_measures.py",),
+    ),
+    Module("orchestrator.runner", "storytelling/orchestrator/runner.py", ORCHESTRATOR_TESTS),
+    Module("orchestrator.jobs", "storytelling/orchestrator/jobs.py", ORCHESTRATOR_TESTS),
+    Module("orchestrator.retry", "storytelling/orchestrator/retry.py", ORCHESTRATOR_TESTS),
+    Module("orchestrator.seeds", "storytelling/orchestrator/seeds.py", ORCHESTRATOR_TESTS),
+    Module("orchestrator.store", "storytelling/orchestrator/store.py", ORCHESTRATOR_TESTS),
+    Module(
+        "client.progress",
+        "storytelling/client/progress.py",
+        ("tests/client/test_progress.py", "tests/client/test_display.py"),
+    ),
+    Module("client.errors", "storytelling/client/errors.py", ("tests/client/test_errors.py",)),
+)
+BY_NAME = {module.name: module for module in MODULES}
+
+
+@dataclass(frozen=True)
+class Planted:
+    """A bug written by hand (mutmut mutates function bodies only, not constants such as weight tables),
+    planted in the module's workspace and run against the module's tests like a mutant."""
+
+    name: str
+    module: str
+    old: str
+    new: str
+
+
+# The bugs that issue 15's hand-made audit found surviving; each must stay killed.
+PLANTED = (
+    Planted(
+        "resume re-renders an image already on disk",
+        "orchestrator.runner",
+        "image = self._files.read_image(item.index, with_data=False)",
+        "image = None",
+    ),
+    Planted(
+        "INTERNAL is retried",
+        "runtime.errors",
+        'frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"})',
+        'frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "INTERNAL"})',
+    ),
+    Planted(
+        "no second request-id check after validation (race of two creates)",
+        "orchestrator.jobs",
+        "        # Checked again: a create with the same key may have finished while we awaited the services.\n"
+        "        if request_id and (existing := self._by_request(request_id, spec)):\n"
+        "            return existing\n",
+        "",
+    ),
+    Planted(
+        "repetition needs three repeats",
+        "story.postprocess",
+        "if len(sentences) - len(unique) >= 2:",
+        "if len(sentences) - len(unique) > 2:",
+    ),
+    Planted(
+        "exemplars sampled with replacement",
+        "story.pools",
+        "return rng.sample(self.candidates(split), k)",
+        "return rng.choices(self.candidates(split), k=k)",
+    ),
+    Planted(
+        "SDXL pooled embedding from the last window",
+        "render.prompts",
+        "pooled = pooled.reshape(len(texts), windows, -1)[:, 0]",
+        "pooled = pooled.reshape(len(texts), windows, -1)[:, -1]",
+    ),
+    Planted(
+        "mental-state weight changed",
+        "evaluation.complexity",
+        "Dimension.MENTAL_STATE: 2.0,",
+        "Dimension.MENTAL_STATE: 1.5,",
+    ),
+    Planted(
+        '"so"/"since" counted without the part-of-speech check',
+        "evaluation.text_measures",
+        'elif token.lower_ in lexicon.CAUSAL_CONNECTIVES and token.pos_ in ("SCONJ", "CCONJ"):',
+        "elif token.lower_ in lexicon.CAUSAL_CONNECTIVES:",
+    ),
+)
+STATUSES = ("killed", "survived", "timeout", "no tests", "other")
+
+
+# Workspaces.
+
+
+def source_tree(rev: str | None, into: Path) -> Path:
+    """The repository's files at `rev` (None: the working tree as it is) under `into`."""
+    if rev is None:
+        return ROOT
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
+    with tempfile.NamedTemporaryFile(suffix=".tar") as handle:
+        handle.write(archive)
+        handle.flush()
+        with tarfile.open(handle.name) as tar:
+            tar.extractall(into, filter="data")
+    return into
+
+
+def make_workspace(module: Module, tree: Path, workspace: Path) -> None:
+    """src/ (every source root merged), tests/ and a pyproject.toml whose [tool.mutmut] names the module."""
+    shutil.rmtree(workspace, ignore_errors=True)
+    workspace.mkdir(parents=True)
+    for root in SOURCE_ROOTS:
+        shutil.copytree(
+            tree / root / "storytelling",
+            workspace / "src" / "storytelling",
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"),
+        )
+    shutil.copytree(tree / "tests", workspace / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    pytest_options = tomllib.loads((tree / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    config = {
+        "tool.pytest.ini_options": pytest_options,
+        "tool.mutmut": {
+            "source_paths": ["src"],
+            "only_mutate": [f"src/{module.path}"],
+            "pytest_add_cli_args_test_selection": list(module.tests),
+            "pytest_add_cli_args": ["-m", "not slow and not gpu", "-p", "no:cacheprovider"],
+            "use_git_change_detection": False,
+            # Workers fork from a server that has imported the tests but started no gRPC or torch threads.
+            "process_isolation": "forkserver",
+        },
+    }
+    (workspace / "pyproject.toml").write_text("\n".join(_toml_table(k, v) for k, v in config.items()))
+
+
+def _toml_table(name: str, values: dict) -> str:
+    lines = [f"[{name}]"] + [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def mutmut_env() -> dict[str, str]:
+    """The original sources must not be importable: mutmut puts mutants/src first, and nothing else."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MUTANT", "PYTEST"))}
+    env.update(PYTHONPATH="", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONDONTWRITEBYTECODE="1")
+    return env
+
+
+def mutmut(workspace: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "mutmut"), *args],
+        cwd=workspace,
+        env=mutmut_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_module(module: Module, tree: Path, workspace: Path, jobs: int) -> dict:
+    make_workspace(module, tree, workspace)
+    started = time.monotonic()
+    run = mutmut(workspace, "run", "--max-children", str(jobs))
+    seconds = round(time.monotonic() - started, 1)
+    (workspace / "mutmut-run.log").write_text(run.stdout + run.stderr)
+    listed = mutmut(workspace, "results", "--all", "true")
+    mutants: dict[str, dict] = {}
+    for line in listed.stdout.splitlines():
+        match = re.fullmatch(r"\s*(\S+__mutmut_\d+): (.+)", line)
+        if match:
+            status = match.group(2).strip()
+            mutants[_short(match.group(1))] = {"status": status if status in STATUSES else "other"}
+    if not mutants:
+        tail = (run.stdout + run.stderr)[-2000:]
+        raise RuntimeError(f"{module.name}: mutmut produced no results (exit {run.returncode}):\n{tail}")
+    for name, mutant in mutants.items():
+        if mutant["status"] != "killed":
+            shown = mutmut(workspace, "show", _full(module, name))
+            mutant["diff"] = "\n".join(shown.stdout.splitlines()[1:]).strip()
+    return {"path": module.path, "tests": list(module.tests), "seconds": seconds, "mutants": mutants}
+
+
+def run_planted(bug: Planted, tree: Path, workspace: Path) -> dict:
+    """Plants `bug` in a fresh workspace and runs the module's tests: killed (with the tests that failed),
+    survived, or stale when the code it patches changed (then update the planted text)."""
+    module = BY_NAME[bug.module]
+    make_workspace(module, tree, workspace)
+    source = workspace / "src" / module.path
+    code = source.read_text()
+    if code.count(bug.old) != 1:
+        return {"module": bug.module, "status": "stale", "killed_by": []}
+    source.write_text(code.replace(bug.old, bug.new))
+    env = mutmut_env() | {"PYTHONPATH": f"{workspace / 'src'}{os.pathsep}{workspace}"}
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider", "-m", "not slow and not gpu"]
+        + list(module.tests),
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    failed = sorted(set(re.findall(r"^FAILED (\S+)", tests.stdout, re.MULTILINE)))
+    status = "survived" if tests.returncode == 0 else "killed" if failed else "other"
+    return {"module": bug.module, "status": status, "killed_by": failed}
+
+
+def _short(mutant: str) -> str:
+    """`storytelling.runtime.errors.x_describe__mutmut_3` -> `x_describe__mutmut_3` (module is the key)."""
+    return mutant.rsplit(".", 1)[-1] if "ǁ" not in mutant else mutant[mutant.index("xǁ") :]
+
+
+def _full(module: Module, short: str) -> str:
+    return module.path.removesuffix(".py").replace("/", ".") + "." + short
+
+
+# Report.
+
+
+def load(label: str) -> dict:
+    path = RESULTS / f"{label}.json"
+    return json.loads(path.read_text()) if path.exists() else {"modules": {}}
+
+
+def save(label: str, results: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=1, sort_keys=True, ensure_ascii=False)
+    (RESULTS / f"{label}.json").write_text(text + "\n")
+
+
+def counts(result: dict | None) -> dict[str, int]:
+    tally = dict.fromkeys(STATUSES, 0)
+    for mutant in (result or {}).get("mutants", {}).values():
+        tally[mutant["status"]] += 1
+    return tally
+
+
+def score(tally: dict[str, int]) -> float | None:
+    total = sum(tally.values())
+    return tally["killed"] / total if total else None
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def render_report() -> str:
+    before, after = load("before"), load("after")
+    equivalent = (
+        json.loads((RESULTS / "equivalent.json").read_text())
+        if (RESULTS / "equivalent.json").exists()
+        else {}
+    )
+    lines = [
+        "# Mutation testing",
+        "",
+        "Generated by `python scripts/mutation.py report` from `docs/mutation/before.json` (the code and "
+        f"tests of {before.get('rev', '?')}) and `docs/mutation/after.json` ({after.get('rev', '?')}); "
+        "rerun with `make mutation` (about an hour on 2 cores). Each module is mutated by mutmut "
+        f"{after.get('mutmut', '')} and run against its own fast tests (listed below). Score = killed / "
+        f"all mutants; survivors, timeouts and mutants no test reaches count against it. Goal: "
+        f"{GOAL:.0%} in every module.",
+        "",
+        "| module | mutants | killed | survived | timed out | no tests | score before | score after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for module in MODULES:
+        now, then = after["modules"].get(module.name), before["modules"].get(module.name)
+        tally = counts(now)
+        lines.append(
+            f"| `{module.name}` | {sum(tally.values()) or '-'} | {tally['killed']} | {tally['survived']} | "
+            f"{tally['timeout']} | {tally['no tests']} | {_percent(score(counts(then)))} | "
+            f"{_percent(score(tally))} |"
+        )
+    lines += [
+        "",
+        "## Planted bugs",
+        "",
+        "Bugs written by hand (`PLANTED` in scripts/mutation.py: the survivors of issue 15's audit), each "
+        "planted alone and run against its module's tests.",
+        "",
+        "| bug | module | before | after | killed by |",
+        "|---|---|---|---|---|",
+    ]
+    for bug in PLANTED:
+        then, now = before.get("planted", {}).get(bug.name, {}), after.get("planted", {}).get(bug.name, {})
+        killers = ", ".join(f"`{test}`" for test in now.get("killed_by", [])) or "-"
+        lines.append(
+            f"| {bug.name} | `{bug.module}` | {then.get('status', 'n/a')} | {now.get('status', 'n/a')} | "
+            f"{killers} |"
+        )
+    lines += ["", "## Modules and their tests", ""]
+    for module in MODULES:
+        lines.append(f"- `{module.name}` (`{module.path}`): {', '.join(f'`{t}`' for t in module.tests)}")
+        if module.note:
+            lines.append(f"  Note: {module.note}")
+    lines += ["", "## Survivors", ""]
+    lines.append(
+        "Every mutant the tests did not kill in the latest run, with the reason it is equivalent (cannot "
+        "change behaviour) where one was found; the others are gaps still open."
+    )
+    for module in MODULES:
+        result = after["modules"].get(module.name)
+        survivors = {k: v for k, v in (result or {}).get("mutants", {}).items() if v["status"] != "killed"}
+        if not survivors:
+            continue
+        lines += ["", f"### `{module.name}`", ""]
+        for name, mutant in sorted(survivors.items(), key=lambda kv: _natural(kv[0])):
+            reason = equivalent.get(module.name, {}).get(name)
+            lines.append(f"- `{name}` ({mutant['status']}): {reason or 'open'}")
+            lines += [
+                "",
+                "  ```diff",
+                *[f"  {line}" for line in mutant.get("diff", "").splitlines()],
+                "  ```",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def _natural(name: str) -> tuple:
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="mutate modules and record the results")
+    run.add_argument("--module", action="append", choices=sorted(BY_NAME), help="only these (repeatable)")
+    run.add_argument("--rev", help="mutate the code and tests of this commit instead of the working tree")
+    run.add_argument("--label", default="after", help="results file docs/mutation/<label>.json")
+    run.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="mutants tested at once")
+    run.add_argument("--planted-only", action="store_true", help="only the planted bugs, no mutmut run")
+    commands.add_parser("report", help="write docs/mutation.md from the JSON results")
+    args = parser.parse_args()
+
+    if args.command == "run":
+        modules = [BY_NAME[name] for name in args.module] if args.module else list(MODULES)
+        results = load(args.label)
+        rev = args.rev or subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip() + ("" if args.rev else " (working tree)")
+        results.update(rev=rev, mutmut=importlib.metadata.version("mutmut"))
+        with tempfile.TemporaryDirectory() as scratch:
+            tree = source_tree(args.rev, Path(scratch))
+            for bug in PLANTED:
+                if bug.module not in {module.name for module in modules}:
+                    continue
+                outcome = run_planted(bug, tree, WORKSPACES / args.label / "planted")
+                results.setdefault("planted", {})[bug.name] = outcome
+                save(args.label, results)
+                print(f"== planted: {bug.name}: {outcome['status']} {outcome['killed_by']}", flush=True)
+            for module in [] if args.planted_only else modules:
+                print(f"== {module.name}", flush=True)
+                result = run_module(module, tree, WORKSPACES / args.label / module.name, args.jobs)
+                results["modules"][module.name] = result
+                save(args.label, results)
+                tally = counts(result)
+                print(f"   {tally} score {_percent(score(tally))} in {result['seconds']} s", flush=True)
+    REPORT.write_text(render_report())
+    print(f"wrote {REPORT.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
