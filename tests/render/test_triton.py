@@ -110,6 +110,10 @@ async def test_concurrent_requests_are_batched(stub, triton_painter):
     assert inferences == 8
     assert inferences / executions > 1  # Triton's own statistics: several requests per execute()
     assert len({r.image.data for r in replies}) == 8
+    # Each request gets its own picture back, as painted alone (batch mates change pixels by at most 1).
+    for seed in range(8):
+        alone = await stub.Render(render_pb2.RenderRequest(prompt=SHORT, seed=seed))
+        assert np.abs(pixels(alone).astype(int) - pixels(replies[seed]).astype(int)).max() <= 1
 
 
 async def test_rpc_deadline_bounds_the_triton_call(triton_painter):
