@@ -39,6 +39,16 @@ def test_metrics_endpoint_serves_prometheus_text():
         assert "grpc_server_in_flight" in body
 
 
+def wait_in_flight(proc, method: str, timeout: float = 20.0) -> None:
+    """Until the server's own gauge shows `method` being served: a signal sent earlier would find no RPC
+    in flight, and a test of what happens to one would pass without one."""
+    gauge = f'grpc_server_in_flight{{grpc_method="{method}",grpc_service="storytelling.v1.StoryService"}} 1.0'
+    deadline = time.monotonic() + timeout
+    while gauge not in urllib.request.urlopen(proc.metrics_url, timeout=5).read().decode():
+        assert time.monotonic() < deadline, f"{method} never went in flight"
+        time.sleep(0.05)
+
+
 def test_sigterm_lets_the_in_flight_rpc_finish_then_exits_cleanly():
     with service_process(PROBE, args=["--grace-period-s", "10"]) as proc:
         with grpc.insecure_channel(proc.address) as channel:
@@ -53,7 +63,7 @@ def test_sigterm_lets_the_in_flight_rpc_finish_then_exits_cleanly():
 
             caller = threading.Thread(target=call)
             caller.start()
-            time.sleep(0.5)  # the RPC is now sleeping inside the servicer
+            wait_in_flight(proc, "WriteStory")
             proc.process.send_signal(signal.SIGTERM)
             caller.join(20)
             assert "error" not in result, result.get("error")
@@ -67,7 +77,7 @@ def test_sigterm_grace_period_bounds_shutdown():
         with grpc.insecure_channel(proc.address) as channel:
             stub = story_pb2_grpc.StoryServiceStub(channel)
             future = stub.WriteStory.future(story_pb2.WriteStoryRequest(seed=30000), timeout=60)
-            time.sleep(0.3)
+            wait_in_flight(proc, "WriteStory")
             started = time.monotonic()
             proc.process.send_signal(signal.SIGTERM)
             assert proc.process.wait(15) == 0
