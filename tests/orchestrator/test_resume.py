@@ -139,13 +139,16 @@ async def test_a_stopped_manager_resumes_its_jobs_in_a_new_one(make_manager):
             break
     await first.stop()
     assert first.get(job.id).state == pipeline_pb2.JOB_STATE_RUNNING
-    written = {i.index for i in first.get(job.id).items if i.HasField("story")}
+    at_stop = first.get(job.id).items
+    written = {i.index for i in at_stop if i.HasField("story")}
+    painted = {i.index for i in at_stop if i.HasField("image")}
 
     second_stages = local_stages()
     second = await make_manager(second_stages)
     done = await finished(second, job.id)
     assert done.items_succeeded == 6
     assert not set(second_stages.story.sim.calls) & written, "stories written before the stop were rewritten"
+    assert painted and not set(second_stages.render.sim.calls) & painted, "images painted before were redone"
     assert (
         done.items[0].story.text
         == (await finished(second, (await second.create(spec(6))).id)).items[0].story.text
