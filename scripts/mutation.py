@@ -310,10 +310,9 @@ def run_module(module: Module, tree: Path, workspace: Path, jobs: int) -> dict:
     if not mutants:
         tail = (run.stdout + run.stderr)[-2000:]
         raise RuntimeError(f"{module.name}: mutmut produced no results (exit {run.returncode}):\n{tail}")
-    for name, mutant in mutants.items():
-        if mutant["status"] != "killed":
-            shown = mutmut(workspace, "show", _full(module, name))
-            mutant["diff"] = "\n".join(shown.stdout.splitlines()[1:]).strip()
+    unkilled = [_full(module, name) for name, mutant in mutants.items() if mutant["status"] != "killed"]
+    for full, diff in diffs(workspace, unkilled).items():
+        mutants[_short(full)]["diff"] = diff
     return {"path": module.path, "tests": list(module.tests), "seconds": seconds, "mutants": mutants}
 
 
@@ -339,6 +338,30 @@ def run_planted(bug: Planted, tree: Path, workspace: Path) -> dict:
     failed = sorted(set(re.findall(r"^FAILED (\S+)", tests.stdout, re.MULTILINE)))
     status = "survived" if tests.returncode == 0 else "killed" if failed else "other"
     return {"module": bug.module, "status": status, "killed_by": failed}
+
+
+# `mutmut show` for many mutants in one process (a process each costs seconds on a loaded machine).
+_DIFFS = """
+import json, sys
+from mutmut.mutation.diff_apply import find_mutant, get_diff_for_mutant
+names = json.load(sys.stdin)
+print(json.dumps({name: get_diff_for_mutant(name, path=find_mutant(name).path) for name in names}))
+"""
+
+
+def diffs(workspace: Path, names: list[str]) -> dict[str, str]:
+    if not names:
+        return {}
+    shown = subprocess.run(
+        [sys.executable, "-c", _DIFFS],
+        cwd=workspace,
+        env=mutmut_env(),
+        input=json.dumps(names),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(shown.stdout)
 
 
 def _short(mutant: str) -> str:
