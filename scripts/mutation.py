@@ -515,6 +515,7 @@ def main() -> None:
     run.add_argument("--label", default="after", help="results file docs/mutation/<label>.json")
     run.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="mutants tested at once")
     run.add_argument("--planted-only", action="store_true", help="only the planted bugs, no mutmut run")
+    run.add_argument("--no-planted", action="store_true", help="no planted bugs, only the mutmut run")
     commands.add_parser("report", help="write docs/mutation.md from the JSON results")
     args = parser.parse_args()
 
@@ -527,7 +528,7 @@ def main() -> None:
         results.update(rev=rev, mutmut=importlib.metadata.version("mutmut"))
         with tempfile.TemporaryDirectory() as scratch:
             tree = source_tree(args.rev, Path(scratch))
-            for bug in PLANTED:
+            for bug in [] if args.no_planted else PLANTED:
                 if bug.module not in {module.name for module in modules}:
                     continue
                 outcome = run_planted(bug, tree, WORKSPACES / args.label / "planted")
