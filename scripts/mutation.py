@@ -297,6 +297,8 @@ def run_module(module: Module, tree: Path, workspace: Path, jobs: int) -> dict:
     make_workspace(module, tree, workspace)
     started = time.monotonic()
     run = mutmut(workspace, "run", "--max-children", str(jobs), *module.functions)
+    if "Failed to run clean test" in run.stdout:  # a timing test that lost to a loaded machine: once more
+        run = mutmut(workspace, "run", "--max-children", str(jobs), *module.functions)
     seconds = round(time.monotonic() - started, 1)
     (workspace / "mutmut-run.log").write_text(run.stdout + run.stderr)
     listed = mutmut(workspace, "results", "--all", "true")
