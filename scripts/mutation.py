@@ -187,7 +187,7 @@ PLANTED = (
         "no second request-id check after validation (race of two creates)",
         "orchestrator.jobs",
         "        # Checked again: a create with the same key may have finished while we awaited the services.\n"
-        "        if request_id and (existing := self._by_request(request_id, spec)):\n"
+        "        if request_id and (existing := self._by_request(request_id, spec, caller)):\n"
         "            return existing\n",
         "",
     ),
