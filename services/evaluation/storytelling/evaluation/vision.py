@@ -4,7 +4,6 @@ Both engines reuse the shared text engines of `storytelling.llm` (HTTP, retries,
 parsing) and add only what an image needs: image_url content parts, or a transformers processor.
 """
 
-import os
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,8 +42,7 @@ class OpenAIVisionEngine(OpenAIChatEngine):
             {"type": "image_url", "image_url": {"url": image.data_url()}},
             {"type": "text", "text": prompt},
         ]
-        async with self._semaphore:
-            payload = await self._post_with_retries("/chat/completions", body)
+        payload = await self._post_with_retries("/chat/completions", body)
         return parse_completion(payload, self.model)
 
 
@@ -122,11 +120,4 @@ def build_vision_engine(spec: EngineSpec) -> VisionEngine:
         return EmbeddedVisionEngine(spec.model)
     if not spec.base_url:
         raise ValueError("an openai vision engine needs base_url")
-    return OpenAIVisionEngine(
-        spec.base_url,
-        spec.model,
-        api_key=os.environ.get(spec.api_key_env) if spec.api_key_env else None,
-        max_concurrency=spec.max_concurrency,
-        timeout_s=spec.timeout_s,
-        max_retries=spec.max_retries,
-    )
+    return OpenAIVisionEngine.from_spec(spec)

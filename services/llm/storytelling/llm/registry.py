@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -25,18 +24,13 @@ class EngineSpec(BaseModel):
     max_concurrency: int = Field(default=8, ge=1)
     timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=3, ge=0)
+    # How to find the engine's replicas behind base_url's host: "none" (the URL as it is), "dns" (every
+    # address the name resolves to: a headless Service) or "kubernetes" (its EndpointSlices, watched).
+    # Requests go to the least busy replica; max_concurrency then bounds each replica.
+    discovery: Literal["none", "dns", "kubernetes"] = "none"
 
 
 def build_engine(spec: EngineSpec) -> ChatEngine:
     if spec.kind == "embedded":
         return EmbeddedChatEngine(spec.model or None)
-    if not spec.base_url or not spec.model:
-        raise ValueError("an openai engine needs base_url and model")
-    return OpenAIChatEngine(
-        spec.base_url,
-        spec.model,
-        api_key=os.environ.get(spec.api_key_env) if spec.api_key_env else None,
-        max_concurrency=spec.max_concurrency,
-        timeout_s=spec.timeout_s,
-        max_retries=spec.max_retries,
-    )
+    return OpenAIChatEngine.from_spec(spec)

@@ -12,7 +12,9 @@ from typing import Any, TypeVar
 import grpc
 
 from storytelling.runtime import deadlines, errors
+from storytelling.runtime.balancing import balanced_channel
 from storytelling.runtime.calls import CallerCredentials, CallerFiles
+from storytelling.runtime.endpoints import Target
 from storytelling.v1 import (
     common_pb2,
     evaluation_pb2,
@@ -48,42 +50,46 @@ async def _call(service: str, call: Awaitable[R]) -> R:
 
 
 class Connection:
-    """A channel to one service, opened on first use: aio channels belong to the event loop that creates
-    them, and services are built before the runtime starts its loop.
+    """A channel to every replica of one service, opened on first use: aio channels belong to the event
+    loop that creates them, and services are built before the runtime starts its loop.
 
-    With `credentials`, the channel speaks TLS and calls carry a bearer token; when the certificate
-    files change, later calls go over a new channel (calls in flight finish on the old one).
+    `address` is `host:port`, `dns:///host:port` or `kubernetes:///service:port`
+    (`storytelling.runtime.endpoints`); calls rotate over the service's ready replicas, and the channel
+    follows them as they come and go. With `credentials`, the channel speaks TLS (checking the Service's
+    name in the certificates) and calls carry a bearer token; when the certificate files change, later
+    calls go over a new channel (calls in flight finish on the old one).
     """
 
     def __init__(self, address: str, max_message_mb: int = 64, credentials: CallerCredentials | None = None):
         self.address = address
-        self._size = max_message_mb * 1024 * 1024
+        size = max_message_mb * 1024 * 1024
         self._credentials = credentials or CallerCredentials(CallerFiles())
-        self._channel: grpc.aio.Channel | None = None
         self._generation = self._credentials.generation
+        self._balanced = balanced_channel(
+            Target.parse(address),
+            options=[
+                ("grpc.max_receive_message_length", size),
+                ("grpc.max_send_message_length", size),
+                ("grpc.enable_retries", 0),  # the orchestrator retries itself, with its own policy
+            ],
+            open_channel=self._credentials.open_channel,
+            tls_name=self._credentials.files.server_name,
+        )
         self._stubs: dict[type, Any] = {}
-        self._retired: list[grpc.aio.Channel] = []
+        self._stubs_channel: grpc.aio.Channel | None = None
 
     @property
     def channel(self) -> grpc.aio.Channel:
         self._credentials.refresh()
-        if self._channel is not None and self._generation != self._credentials.generation:
-            self._retired.append(self._channel)
-            self._channel, self._stubs = None, {}
-        if self._channel is None:
+        if self._generation != self._credentials.generation:
             self._generation = self._credentials.generation
-            self._channel = self._credentials.open_channel(
-                self.address,
-                options=[
-                    ("grpc.max_receive_message_length", self._size),
-                    ("grpc.max_send_message_length", self._size),
-                    ("grpc.enable_retries", 0),  # the orchestrator retries itself, with its own policy
-                ],
-            )
-        return self._channel
+            self._balanced.rebuild()
+        return self._balanced.current()
 
     def stub(self, stub_type: type[S]) -> S:
         channel = self.channel
+        if channel is not self._stubs_channel:  # the replicas or the certificates changed
+            self._stubs, self._stubs_channel = {}, channel
         if stub_type not in self._stubs:
             self._stubs[stub_type] = stub_type(channel)
         return self._stubs[stub_type]
@@ -94,10 +100,8 @@ class Connection:
         return self._credentials.metadata
 
     async def close(self) -> None:
-        for channel in [*self._retired, self._channel]:
-            if channel is not None:
-                await channel.close()
-        self._channel, self._retired, self._stubs = None, [], {}
+        await self._balanced.aclose()
+        self._stubs, self._stubs_channel = {}, None
 
 
 def _check_choice(choice: str, known: Iterable[str], field: str, what: str) -> None:

@@ -2,11 +2,12 @@
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from storytelling.api.vocabulary import DEFAULT_PORTS, default_address
 from storytelling.runtime.calls import CallerFiles
 from storytelling.runtime.config import ServiceSettings
+from storytelling.runtime.endpoints import check_target
 
 from .policy import PipelinePolicy, StagePolicy
 from .quotas import QuotaLimits, Quotas
@@ -27,12 +28,16 @@ class OrchestratorSettings(ServiceSettings):
         Path.home() / ".local" / "share" / "storytelling",
         description="Holds orchestrator.sqlite3 and jobs/<job_id>/ with every artifact.",
     )
-    story_address: str = Field(default_address("story", "127.0.0.1"), description="StoryService host:port.")
+    story_address: str = Field(
+        default_address("story", "127.0.0.1"),
+        description="StoryService: host:port, dns:///host:port or kubernetes:///service:port (calls rotate "
+        "over every replica).",
+    )
     render_address: str = Field(
-        default_address("render", "127.0.0.1"), description="RenderService host:port."
+        default_address("render", "127.0.0.1"), description="RenderService, as story_address."
     )
     evaluation_address: str = Field(
-        default_address("evaluation", "127.0.0.1"), description="EvaluationService host:port."
+        default_address("evaluation", "127.0.0.1"), description="EvaluationService, as story_address."
     )
     downstream_tls: bool = Field(
         False,
@@ -47,7 +52,9 @@ class OrchestratorSettings(ServiceSettings):
     )
     downstream_tls_key_file: Path | None = Field(None, description="PEM key of downstream_tls_cert_file.")
     downstream_tls_server_name: str | None = Field(
-        None, description="Name to verify in the stage services' certificates, if not their address's host."
+        None,
+        description="Name to verify in the stage services' certificates, if not their address's (its host, "
+        "or service.namespace.svc for kubernetes:/// addresses).",
     )
     downstream_token_file: Path | None = Field(
         None,
@@ -116,6 +123,8 @@ class OrchestratorSettings(ServiceSettings):
             items_per_hour=self.quota_items_per_hour,
         )
         return Quotas(default, self.quota_overrides, running_retry_s=self.quota_running_retry_s)
+
+    _addresses_parse = field_validator("story_address", "render_address", "evaluation_address")(check_target)
 
     def pipeline(self) -> PipelinePolicy:
         return PipelinePolicy(

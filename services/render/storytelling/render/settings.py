@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from storytelling.api.vocabulary import DEFAULT_PORTS
 from storytelling.runtime.config import ServiceSettings
+from storytelling.runtime.endpoints import check_target
 
 
 class RenderSettings(ServiceSettings):
@@ -22,7 +23,9 @@ class RenderSettings(ServiceSettings):
     max_side: int = Field(1024, ge=64, le=4096, description="Largest width or height any painter may paint.")
     max_steps: int = Field(100, ge=1, le=1000, description="Most denoising steps any painter may run.")
     triton_url: str = Field(
-        "", description="Triton gRPC address (host:port); empty disables the triton painter."
+        "",
+        description="Triton gRPC address: host:port, dns:///host:port or kubernetes:///service:port (renders "
+        "rotate over every replica); empty disables the triton painter.",
     )
     triton_model: str = Field("painter", description="Triton model for unary renders.")
     triton_stream_model: str = Field(
@@ -42,3 +45,8 @@ class RenderSettings(ServiceSettings):
     embedded_dtype: str = Field(
         "auto", description="auto (float16 on CUDA, float32 on CPU) or a torch dtype."
     )
+
+    @field_validator("triton_url")
+    @classmethod
+    def _triton_url_parses(cls, value: str) -> str:
+        return check_target(value) if value else value

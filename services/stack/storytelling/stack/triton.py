@@ -110,18 +110,19 @@ class TritonServer:
     metrics_port: int
     log_path: Path
     models: list[str] = field(default_factory=list)
+    host: str = "127.0.0.1"
 
     @property
     def grpc_url(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
+        return f"{self.host}:{self.grpc_port}"
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"http://{self.host}:{self.http_port}"
 
     @property
     def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+        return f"http://{self.host}:{self.metrics_port}/metrics"
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
@@ -168,8 +169,12 @@ def start(
     env: Mapping[str, str] | None = None,
     ready_timeout: float = 120.0,
     args: list[str] | None = None,
+    host: str = "127.0.0.1",
 ) -> TritonServer:
-    """Starts tritonserver with explicit model control, loading `models`, and waits until they are ready."""
+    """Starts tritonserver with explicit model control, loading `models`, and waits until they are ready.
+
+    `host` is the loopback address to bind (127.0.0.2... let several servers share one port, as replicas
+    of one Service do on their pod addresses)."""
     server_dir = _pytriton_dir()
     backends = backend_directory(workdir / "backends")
     log_path = workdir / f"tritonserver-{time.time_ns()}.log"
@@ -188,8 +193,9 @@ def start(
         f"--http-port={ports['http']}",
         f"--grpc-port={ports['grpc']}",
         f"--metrics-port={ports['metrics']}",
-        "--http-address=127.0.0.1",
-        "--grpc-address=127.0.0.1",
+        f"--http-address={host}",
+        f"--grpc-address={host}",
+        f"--metrics-address={host}",
         "--exit-on-error=true",
         "--log-verbose=0",
         *(args or []),
@@ -202,7 +208,9 @@ def start(
             env=server_environment(env),
             start_new_session=True,  # own process group: stop() reaches the stubs too
         )
-    server = TritonServer(process, ports["http"], ports["grpc"], ports["metrics"], log_path, list(models))
+    server = TritonServer(
+        process, ports["http"], ports["grpc"], ports["metrics"], log_path, list(models), host
+    )
     server.wait_ready(ready_timeout)
     return server
 

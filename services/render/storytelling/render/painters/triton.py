@@ -4,6 +4,10 @@ Unary renders call the `painter` model; streamed renders call the decoupled `pai
 which answers with one PROGRESS response per denoising step and then IMAGE + METADATA. The caller's
 deadline becomes both the gRPC deadline and Triton's server-side request timeout, so a request that
 would miss its deadline is dropped from Triton's queue instead of being painted for nobody.
+
+The address may name several replicas (`dns:///...`, `kubernetes:///...`; see
+`storytelling.runtime.endpoints`): renders then rotate over every ready replica (gRPC round-robin), and
+the client follows replicas as the autoscaler adds or removes them.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from PIL import Image
 from storytelling.render.painters.base import Painter, PainterRef, PainterSpec, Painting, PaintJob, Progress
 from storytelling.render.tiny import RANDOM_NOTE
 from storytelling.runtime import deadlines
+from storytelling.runtime.balancing import CONNECT_TIMEOUT_S, ROUND_ROBIN, Balanced
+from storytelling.runtime.endpoints import EndpointWatch, Target
 from storytelling.runtime.errors import DeadlineExceeded, Internal, InvalidArgument, ServiceError, Unavailable
 from tritonclient.utils import InferenceServerException
 
@@ -30,6 +36,7 @@ CHANNEL_ARGS = [
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.min_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 1000),
+    ROUND_ROBIN,
 ]
 _STATUS = {
     "StatusCode.UNAVAILABLE": Unavailable,
@@ -63,12 +70,17 @@ class TritonPainter(Painter):
         model: str = "painter",
         stream_model: str = "painter_stream",
         spec: PainterSpec | None = None,
+        *,
+        watch: EndpointWatch | None = None,
     ) -> None:
         self.url = url
         self.model = model
         self.stream_model = stream_model
         self.spec = spec or PainterSpec(supports_progress=bool(stream_model))
-        self._client: triton.InferenceServerClient | None = None
+        self._clients = Balanced(
+            Target.parse(url), lambda target: triton.InferenceServerClient(target, channel_args=CHANNEL_ARGS),
+            _close_client, connect=_connect_client, watch=watch,
+        )  # fmt: skip
         self._random_weights = False  # learned from each image's metadata
         self._configured = False
 
@@ -83,20 +95,11 @@ class TritonPainter(Painter):
             note=RANDOM_NOTE if random else "",
         )
 
-    @property
-    def client(self) -> triton.InferenceServerClient:
-        """Created on first use: a gRPC aio channel belongs to the event loop it was made in."""
-        if self._client is None:
-            self._client = triton.InferenceServerClient(self.url, channel_args=CHANNEL_ARGS)
-        return self._client
-
     async def start(self) -> None:
         await self.ready()
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        await self._clients.aclose()
 
     async def ready(self) -> tuple[bool, str]:
         """Follows Triton's readiness of the unary model (and the streaming one where configured).
@@ -104,20 +107,21 @@ class TritonPainter(Painter):
         The model's defaults are (re)read whenever it becomes ready, so a redeployed model is picked up.
         """
         try:
-            for model in filter(None, (self.model, self.stream_model)):
-                if not await self.client.is_model_ready(model, client_timeout=2.0):
-                    self._configured = False
-                    return False, f"triton model {model!r} at {self.url} is not ready"
-            if not self._configured:
-                await self._read_config()
+            async with self._clients.lease() as client:
+                for model in filter(None, (self.model, self.stream_model)):
+                    if not await client.is_model_ready(model, client_timeout=2.0):
+                        self._configured = False
+                        return False, f"triton model {model!r} at {self.url} is not ready"
+                if not self._configured:
+                    await self._read_config(client)
         except (InferenceServerException, grpc.RpcError) as exc:
             self._configured = False
             return False, f"triton at {self.url} is unreachable: {_message(exc)}"
         return True, ""
 
-    async def _read_config(self) -> None:
+    async def _read_config(self, client: triton.InferenceServerClient) -> None:
         """Takes defaults and bounds from the model's config.pbtxt parameters."""
-        config = await self.client.get_model_config(self.model, as_json=True, client_timeout=2.0)
+        config = await client.get_model_config(self.model, as_json=True, client_timeout=2.0)
         params = {k: v.get("string_value", "") for k, v in config["config"].get("parameters", {}).items()}
         s = self.spec
         self.spec = PainterSpec(
@@ -159,13 +163,14 @@ class TritonPainter(Painter):
     async def paint(self, job: PaintJob) -> Painting:
         timeouts = self._timeouts()
         try:
-            result = await self.client.infer(
-                self.model,
-                infer_inputs(job),
-                outputs=[triton.InferRequestedOutput(n) for n in ("IMAGE", "METADATA")],
-                request_id=job.story_id,
-                **timeouts,
-            )
+            async with self._clients.lease() as client:
+                result = await client.infer(
+                    self.model,
+                    infer_inputs(job),
+                    outputs=[triton.InferRequestedOutput(n) for n in ("IMAGE", "METADATA")],
+                    request_id=job.story_id,
+                    **timeouts,
+                )
         except (InferenceServerException, grpc.RpcError) as exc:
             raise _domain_error(exc, self.url) from exc
         return self._painting(result, job)
@@ -186,23 +191,32 @@ class TritonPainter(Painter):
             }
             await done.wait()  # keep the stream open until the final response arrives
 
-        responses = self.client.stream_infer(requests(), stream_timeout=timeouts.get("client_timeout"))
-        try:
-            async for result, error in responses:
-                if error is not None:
-                    raise _domain_error(error, self.url)
-                progress = result.as_numpy("PROGRESS")
-                if progress is not None:
-                    yield Progress(step=int(progress[0][0]), total_steps=int(progress[0][1]))
-                    continue
-                yield self._painting(result, job)
-                return
-        except (InferenceServerException, grpc.RpcError) as exc:
-            raise _domain_error(exc, self.url) from exc
-        finally:
-            done.set()
-            responses.cancel()
+        async with self._clients.lease() as client:
+            responses = client.stream_infer(requests(), stream_timeout=timeouts.get("client_timeout"))
+            try:
+                async for result, error in responses:
+                    if error is not None:
+                        raise _domain_error(error, self.url)
+                    progress = result.as_numpy("PROGRESS")
+                    if progress is not None:
+                        yield Progress(step=int(progress[0][0]), total_steps=int(progress[0][1]))
+                        continue
+                    yield self._painting(result, job)
+                    return
+            except (InferenceServerException, grpc.RpcError) as exc:
+                raise _domain_error(exc, self.url) from exc
+            finally:
+                done.set()
+                responses.cancel()
         raise Unavailable(f"triton at {self.url} closed the stream before the image")
+
+
+async def _close_client(client: triton.InferenceServerClient) -> None:
+    await client.close()
+
+
+async def _connect_client(client: triton.InferenceServerClient) -> None:
+    await client.is_server_live(client_timeout=CONNECT_TIMEOUT_S)
 
 
 def _message(exc: Exception) -> str:
