@@ -251,3 +251,24 @@ async def test_bad_sets_name_the_field(stub, request_, details: str) -> None:
         [event async for event in stub.EvaluateSet(request_)]
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details().startswith(details), caught.value.details()
+
+
+async def test_results_are_counted_in_the_services_metrics(embedder, text) -> None:
+    """Scores of results that ran, and every state, reach the Prometheus registry (the dashboards' data)."""
+    async with running_service(EvaluationService(Evaluation(embedder, text))) as channel:
+        stub = evaluation_pb2_grpc.EvaluationServiceStub(channel)
+        for item in items(2):
+            await stub.EvaluateItem(evaluation_pb2.EvaluateItemRequest(item=item))
+        await stub.Diversity(evaluation_pb2.DiversityRequest(stories=DISTINCT))
+        registry = channel.server.registry
+
+    def sample(name: str, **labels: str) -> float:
+        return registry.get_sample_value(name, labels) or 0.0
+
+    assert sample("storytelling_evaluation_results_total", evaluator="alignment", state="not_run") == 2
+    assert sample("storytelling_evaluation_results_total", evaluator="complexity", state="not_run") == 2
+    assert sample("storytelling_evaluation_results_total", evaluator="text_measures", state="ok") == 2
+    assert sample("storytelling_evaluation_score_count", evaluator="text_measures") == 2
+    assert sample("storytelling_evaluation_score_count", evaluator="alignment") == 0, "no score when not run"
+    assert sample("storytelling_evaluation_results_total", evaluator="diversity", state="ok") == 1
+    assert 0 < sample("storytelling_evaluation_score_sum", evaluator="diversity") <= 1

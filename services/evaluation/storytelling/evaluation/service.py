@@ -4,9 +4,11 @@ import asyncio
 import logging
 
 import grpc
+from prometheus_client.registry import Collector
 
 from storytelling.evaluation.core import Evaluation
 from storytelling.evaluation.embedder import SentenceEmbedder
+from storytelling.evaluation.metrics import EvaluationMetrics
 from storytelling.evaluation.servicer import EvaluationServicer
 from storytelling.evaluation.settings import EvaluationSettings
 from storytelling.evaluation.text_measures import TextMeasurer
@@ -26,6 +28,7 @@ class EvaluationService(Service):
     def __init__(self, core: Evaluation, max_image_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.core = core
         self.max_image_pixels = max_image_pixels
+        self.metrics = EvaluationMetrics()
 
     @classmethod
     def from_settings(cls, settings: EvaluationSettings) -> "EvaluationService":
@@ -49,10 +52,12 @@ class EvaluationService(Service):
             max_image_pixels=settings.max_image_pixels,
         )
 
+    def collectors(self) -> list[Collector]:
+        return self.metrics.collectors()
+
     def register(self, server: grpc.aio.Server) -> list[str]:
-        evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server(
-            EvaluationServicer(self.core, self.max_image_pixels), server
-        )
+        servicer = EvaluationServicer(self.core, self.max_image_pixels, self.metrics)
+        evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server(servicer, server)
         return [evaluation_pb2.DESCRIPTOR.services_by_name["EvaluationService"].full_name]
 
     async def start(self) -> None:

@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 
 from storytelling.evaluation import convert
 from storytelling.evaluation.core import ITEM_KINDS, Evaluation, ItemResult, Kind
+from storytelling.evaluation.metrics import EvaluationMetrics
 from storytelling.runtime.errors import InvalidArgument
 from storytelling.v1 import evaluation_pb2, evaluation_pb2_grpc
 
@@ -16,9 +17,12 @@ DESCRIPTIONS = {
 
 
 class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
-    def __init__(self, core: Evaluation, max_image_pixels: int) -> None:
+    def __init__(
+        self, core: Evaluation, max_image_pixels: int, metrics: EvaluationMetrics | None = None
+    ) -> None:
         self.core = core
         self.max_pixels = max_image_pixels
+        self.metrics = metrics
 
     def _options(self, message: evaluation_pb2.AlignmentOptions, field: str):
         return convert.alignment_options(message, field, list(self.core.extractors), list(self.core.judges))
@@ -29,8 +33,10 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
             request.item, "item", self.max_pixels, needs_story=set(kinds) != {Kind.COMPLEXITY}
         )
         options = self._options(request.alignment, "alignment")
-        result = await self.core.evaluate_item(item, kinds, options)
-        return evaluation_pb2.EvaluateItemResponse(evaluation=convert.item_result(result))
+        result = convert.item_result(await self.core.evaluate_item(item, kinds, options))
+        if self.metrics is not None:
+            self.metrics.item(result)
+        return evaluation_pb2.EvaluateItemResponse(evaluation=result)
 
     async def EvaluateSet(self, request, context) -> AsyncIterator[evaluation_pb2.EvaluateSetEvent]:
         kinds = convert.kinds(request.evaluators, "evaluators", (Kind.DIVERSITY, *ITEM_KINDS))
@@ -40,9 +46,15 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
         reference = convert.stories(request.diversity.reference, "diversity.reference")
         async for event in self.core.evaluate_set(items, kinds, options, k, reference):
             if isinstance(event, ItemResult):
-                yield evaluation_pb2.EvaluateSetEvent(item=convert.item_result(event))
+                result = convert.item_result(event)
+                if self.metrics is not None:
+                    self.metrics.item(result)
+                yield evaluation_pb2.EvaluateSetEvent(item=result)
             else:
-                yield evaluation_pb2.EvaluateSetEvent(summary=convert.summary(event, self.core.embedder.name))
+                summary = convert.summary(event, self.core.embedder.name)
+                if self.metrics is not None and summary.HasField("diversity"):
+                    self.metrics.diversity(summary.diversity)
+                yield evaluation_pb2.EvaluateSetEvent(summary=summary)
 
     async def Diversity(self, request, context) -> evaluation_pb2.DiversityResult:
         stories = convert.stories(request.stories, "stories")
@@ -50,21 +62,28 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
             raise InvalidArgument(f"diversity needs at least 2 stories, got {len(stories)}", field="stories")
         k = self._diversity_options(request.options, "options")
         reference = convert.stories(request.options.reference, "options.reference")
-        outcome = await self.core.diversity(stories, k, reference)
-        return convert.diversity(outcome, self.core.embedder.name)
+        result = convert.diversity(await self.core.diversity(stories, k, reference), self.core.embedder.name)
+        if self.metrics is not None:
+            self.metrics.diversity(result)
+        return result
 
     async def Alignment(self, request, context) -> evaluation_pb2.AlignmentResult:
         item = convert.item(request.item, "item", self.max_pixels)
         if item.image is None:
             raise InvalidArgument("alignment needs an image", field="item.image")
-        outcome = await self.core.alignment(item, self._options(request.options, "options"))
-        return convert.alignment(outcome)
+        result = convert.alignment(await self.core.alignment(item, self._options(request.options, "options")))
+        if self.metrics is not None:
+            self.metrics.alignment(result)
+        return result
 
     async def Complexity(self, request, context) -> evaluation_pb2.ComplexityResult:
         if not request.HasField("image"):
             raise InvalidArgument("complexity needs an image", field="image")
-        outcome = await self.core.complexity(convert.image(request.image, "image", self.max_pixels))
-        return convert.complexity(outcome)
+        image = convert.image(request.image, "image", self.max_pixels)
+        result = convert.complexity(await self.core.complexity(image))
+        if self.metrics is not None:
+            self.metrics.complexity(result)
+        return result
 
     async def TextMeasures(self, request, context) -> evaluation_pb2.TextMeasuresResult:
         outcome = await self.core.text_measures(convert.story(request.story, "story"))

@@ -32,6 +32,7 @@ from storytelling.runtime.errors import (
 from storytelling.v1 import pipeline_pb2
 
 from .events import Notifier
+from .metrics import PipelineMetrics
 from .policy import PipelinePolicy
 from .quotas import Quotas
 from .runner import Gallery, JobRunner, now
@@ -57,8 +58,10 @@ class JobManager:
         max_running_jobs: int,
         gallery: Gallery | None = None,
         quotas: Quotas | None = None,
+        metrics: PipelineMetrics | None = None,
     ):
         self._store, self._stages, self._policy = store, stages, policy
+        self.metrics = metrics
         self._jobs_dir = data_dir / "jobs"
         self._scratch_dir = data_dir / "scratch"
         self._max_items, self._gallery = max_items, gallery
@@ -226,6 +229,7 @@ class JobManager:
             files=JobFiles(Path(job.directory)),
             record=self._record,
             gallery=self._gallery,
+            metrics=self.metrics.job() if self.metrics is not None else None,
         )
         # A fresh context: the job must not inherit the deadline of the CreateJob call that started it.
         task = asyncio.create_task(

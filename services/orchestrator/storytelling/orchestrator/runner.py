@@ -19,6 +19,7 @@ from storytelling.api.layout import JobFiles, image_metadata
 from storytelling.runtime.errors import ServiceError
 from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2, render_pb2
 
+from .metrics import JobMetrics
 from .pipeline import PipelineStage, run_pipeline
 from .policy import EVALUATE, RENDER, STORY, PipelinePolicy
 from .retry import retry, within
@@ -86,11 +87,13 @@ class JobRunner:
         record: Record,
         gallery: Gallery | None = None,
         summarize_set: bool = True,
+        metrics: JobMetrics | None = None,
     ):
         self.job, self.items = job, items
         self._stages, self._policy, self._limits = stages, policy, limits
         self._files, self._record, self._gallery = files, record, gallery
         self._summarize_set = summarize_set
+        self._metrics = metrics or JobMetrics(None)
         spec = job.spec
         self._item_evaluators = item_evaluators(spec)
         steps: list[tuple[int, Callable[[pipeline_pb2.Item], Awaitable[bool]]]] = [(STORY, self._story)]
@@ -116,19 +119,23 @@ class JobRunner:
             if slot is None:
                 await self._run()
             else:
+                self._metrics.state("queued")
                 async with slot:
                     await self._run()
         except Exception as error:
             logger.exception("job %s failed", self.job.id)
             self.job.error = describe(error)
             self.end(pipeline_pb2.JOB_STATE_FAILED)
+        finally:
+            self._metrics.close()
 
     async def _run(self) -> None:
+        self._metrics.state("running")
         self._set_state(pipeline_pb2.JOB_STATE_RUNNING)
         await asyncio.to_thread(self._files.write_job, self.job)
-        await run_pipeline(
-            [i for i in self.items if i.state not in vocabulary.ENDED_ITEM_STATES], self._pipeline
-        )
+        pending = [i for i in self.items if i.state not in vocabulary.ENDED_ITEM_STATES]
+        self._metrics.queued(self._stage_ids[0], len(pending))
+        await run_pipeline(pending, self._pipeline)
         if self._summarize_set and not self.job.spec.skip_evaluation:
             self.job.summary.CopyFrom(await self._summary())
         self.job.state = pipeline_pb2.JOB_STATE_SUCCEEDED
@@ -205,16 +212,20 @@ class JobRunner:
         def started() -> None:
             item.state, item.stage = pipeline_pb2.ITEM_STATE_RUNNING, stage
             item.attempts[name] = item.attempts[name] + 1
+            self._metrics.attempt(stage, item.index)
             self._item_changed(item)
 
         try:
-            return await retry(lambda: self._once(stage, call, started), self._policy.retry)
+            result = await retry(lambda: self._once(stage, call, started), self._policy.retry)
         except Exception as error:
             item.state = pipeline_pb2.ITEM_STATE_FAILED
             label, attempts = vocabulary.label(vocabulary.Stage, stage), item.attempts[name]
             item.error = f"{label} failed after {attempts} attempt(s): {describe(error)}"
+            self._metrics.finished(stage, item.index, error)
             self._item_changed(item)
             return None
+        self._metrics.finished(stage, item.index)
+        return result
 
     async def _once(self, stage: int, call: Callable[[], Awaitable[R]], started: Callable[[], None]) -> R:
         async with self._limits[stage]:
@@ -222,6 +233,10 @@ class JobRunner:
             return await within(self._policy.of(stage).deadline_s, call)
 
     def _completed(self, item: pipeline_pb2.Item, stage: int) -> bool:
+        self._metrics.started(stage, item.index)  # read back from disk: it leaves the queue too
+        position = self._stage_ids.index(stage)
+        if position + 1 < len(self._stage_ids):
+            self._metrics.queued(self._stage_ids[position + 1])
         if item.state == pipeline_pb2.ITEM_STATE_RUNNING and item.stage > stage:
             return True  # an artifact read back on resume, recorded before the restart
         item.stage = stage
@@ -286,6 +301,7 @@ class JobRunner:
 
     def end(self, state: int) -> None:
         """Ends the job in `state`; items that have not ended are cancelled (nothing will run them)."""
+        self._metrics.ended(vocabulary.label(vocabulary.JobState, state))
         cancelled = [item for item in self.items if item.state not in vocabulary.ENDED_ITEM_STATES]
         for item in cancelled:
             item.state = pipeline_pb2.ITEM_STATE_CANCELLED

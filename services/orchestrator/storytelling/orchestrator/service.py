@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from typing import Self
 
 import grpc
+from prometheus_client.registry import Collector
 
 from storytelling.api.gallery import write_gallery
 from storytelling.runtime.calls import CallerCredentials
@@ -12,7 +13,7 @@ from storytelling.v1 import pipeline_pb2, pipeline_pb2_grpc
 
 from .clients import Connection, EvaluationClient, RenderClient, StoryClient
 from .jobs import JobManager
-from .quotas import Quotas
+from .metrics import PipelineMetrics
 from .runner import Gallery
 from .servicer import PipelineServicer
 from .settings import OrchestratorSettings
@@ -50,6 +51,7 @@ class PipelineService(Service):
             max_running_jobs=settings.max_running_jobs,
             gallery=gallery_writer(),
             quotas=settings.quotas(),
+            metrics=PipelineMetrics(),
         )
         return cls(jobs, store, connections)
 
@@ -57,8 +59,9 @@ class PipelineService(Service):
         pipeline_pb2_grpc.add_PipelineServiceServicer_to_server(PipelineServicer(self.jobs), server)
         return [pipeline_pb2.DESCRIPTOR.services_by_name["PipelineService"].full_name]
 
-    def collectors(self) -> list[Quotas]:
-        return [self.jobs.quotas]
+    def collectors(self) -> list[Collector]:
+        metrics = self.jobs.metrics.collectors() if self.jobs.metrics is not None else []
+        return [self.jobs.quotas, *metrics]
 
     async def start(self) -> None:
         await self.jobs.start()
