@@ -83,18 +83,29 @@ def prepare_repository(
     source: Path = MODEL_REPOSITORY,
     models: list[str] | None = None,
 ) -> Path:
-    """Copies `models` of a repository, rewriting config.pbtxt parameters: {model: {key: value}}."""
+    """Copies `models` of a repository, rewriting config.pbtxt parameters: {model: {key: value}}.
+
+    Raises ValueError naming a model or parameter the repository does not have (a typo would otherwise
+    be ignored by Triton and the default used)."""
     from google.protobuf import text_format
     from tritonclient.grpc import model_config_pb2
 
+    available = sorted(p for p in source.iterdir() if (p / "config.pbtxt").is_file())
+    for name in set(parameters or {}) - {p.name for p in available}:
+        raise ValueError(f"parameters.{name}: no model {name!r} in {source}")
     target.mkdir(parents=True, exist_ok=True)
-    for model_dir in sorted(p for p in source.iterdir() if (p / "config.pbtxt").is_file()):
+    for model_dir in available:
         if models is not None and model_dir.name not in models:
             continue
         shutil.copytree(model_dir, target / model_dir.name, dirs_exist_ok=True)  # follows symlinks
         config_path = target / model_dir.name / "config.pbtxt"
         config = text_format.Parse(config_path.read_text(), model_config_pb2.ModelConfig())
         for key, value in (parameters or {}).get(model_dir.name, {}).items():
+            if key not in config.parameters:
+                known = ", ".join(sorted(config.parameters))
+                raise ValueError(
+                    f"parameters.{model_dir.name}.{key}: not a parameter of the model (has {known})"
+                )
             config.parameters[key].string_value = str(value)
         config_path.write_text(text_format.MessageToString(config))
     return target
@@ -229,3 +240,39 @@ def triton_server(
         server = start(repository, models, root, **kwargs)
         stack.callback(server.stop)
         yield server
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m storytelling.stack.triton prepare`: writes a model repository with rewritten parameters
+    (the painter image's init container runs it, so a cluster and a laptop configure Triton alike)."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m storytelling.stack.triton")
+    actions = parser.add_subparsers(dest="action", required=True)
+    prepare = actions.add_parser("prepare", help="copy a model repository, rewriting config.pbtxt parameters")
+    prepare.add_argument("--source", type=Path, default=MODEL_REPOSITORY, help="repository to copy")
+    prepare.add_argument("--target", type=Path, required=True, help="where to write it")
+    prepare.add_argument(
+        "--parameters", default="{}", help='JSON: {"painter": {"model": "...", "steps": "4"}}'
+    )
+    prepare.add_argument("--models", default="", help="comma-separated models to copy (default: all)")
+    args = parser.parse_args(argv)
+    try:
+        try:
+            parameters = json.loads(args.parameters)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"parameters: not valid JSON: {exc}") from None
+        if not isinstance(parameters, dict) or not all(isinstance(v, dict) for v in parameters.values()):
+            raise ValueError("parameters: expected a JSON object of models to objects of parameters")
+        models = [m for m in args.models.split(",") if m] or None
+        prepare_repository(args.target, parameters, args.source, models)
+    except (ValueError, OSError) as exc:
+        print(f"prepare: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
