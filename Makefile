@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 REQS := requirements/base.txt requirements/ml.txt requirements/dev.txt requirements/nodeps.txt
 
-.PHONY: help venv vllm-venv proto docs run stack test test-fast bench mutation clean
+.PHONY: help venv vllm-venv proto docs observability images run stack test test-fast bench mutation clean
 
 help:
 	@echo "make run        run the main job on the embedded default (installs what it needs)"
@@ -22,6 +22,8 @@ help:
 	@echo "make stack      start every service and engine locally (Ctrl-C stops all)"
 	@echo "make proto      regenerate clients/python/storytelling/v1 from protos/"
 	@echo "make docs       regenerate docs/configuration.md from the settings classes"
+	@echo "make observability  regenerate the Grafana dashboards and alert rules of the Helm chart"
+	@echo "make images     build the container images (needs docker, podman or buildah)"
 	@echo "make bench      run the benchmarks (ratios against baselines measured in the same run)"
 	@echo "make mutation   mutation testing of the core modules (about an hour); writes docs/mutation.md"
 
@@ -50,6 +52,13 @@ proto: venv
 
 docs: venv
 	$(PY) scripts/config_reference.py
+
+observability: venv
+	$(PY) scripts/observability.py
+
+# REGISTRY, TAG, ENGINE, PUSH=1 and DRY_RUN=1 are passed on (see the script).
+images:
+	bash scripts/build_images.sh
 
 # SmolLM2-135M rarely stops by itself: cap the story and allow one regeneration, so the job stays short.
 run: venv

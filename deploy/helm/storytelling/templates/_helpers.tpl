@@ -1,0 +1,163 @@
+{{/* Names, labels, images and the selected model profile, shared by every template. */}}
+
+{{- define "st.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "st.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: storytelling
+{{- end -}}
+
+{{/* Selector labels of one component: (list $ "story"). */}}
+{{- define "st.selector" -}}
+{{- $root := index . 0 -}}
+app.kubernetes.io/name: {{ $root.Chart.Name }}
+app.kubernetes.io/instance: {{ $root.Release.Name }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}
+
+{{/* Every label of one component's objects: (list $ "story" "service"|"engine"). */}}
+{{- define "st.componentLabels" -}}
+{{ include "st.labels" (index . 0) }}
+app.kubernetes.io/component: {{ index . 1 }}
+storytelling.dev/role: {{ index . 2 }}
+{{- end -}}
+
+{{/* Pod labels: the component's labels plus the user's podLabels. */}}
+{{- define "st.podLabels" -}}
+{{ include "st.componentLabels" . }}
+{{- with (index . 0).Values.podLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* The image reference of images.<key>: (list $ "services"). */}}
+{{- define "st.image" -}}
+{{- $root := index . 0 -}}
+{{- $image := index $root.Values.images (index . 1) -}}
+{{- printf "%s:%s" $image.repository (default $root.Chart.AppVersion $image.tag) -}}
+{{- end -}}
+
+{{/* The selected profile (profiles/<profile>.yaml) with `models` overrides merged in, as YAML. */}}
+{{- define "st.profile" -}}
+{{- $file := printf "profiles/%s.yaml" .Values.profile -}}
+{{- $profile := .Files.Get $file | fromYaml -}}
+{{- if not $profile -}}
+{{- fail (printf "profile: no profile %q (profiles/%s.yaml)" .Values.profile .Values.profile) -}}
+{{- end -}}
+{{- toYaml (mergeOverwrite (deepCopy $profile) (deepCopy (.Values.models | default dict))) -}}
+{{- end -}}
+
+{{/* Which engine pods the profile needs: a dict of storyteller/judge/painter -> bool. */}}
+{{- define "st.engines" -}}
+{{- $p := include "st.profile" . | fromYaml -}}
+storyteller: {{ eq $p.storyteller.engine "vllm" }}
+judge: {{ eq $p.judge.engine "vllm" }}
+painter: {{ eq $p.painter.engine "triton" }}
+{{- end -}}
+
+{{/* Kubernetes object names of the components. */}}
+{{- define "st.name" -}}
+{{- printf "%s-%s" (include "st.fullname" (index . 0)) (index . 1) -}}
+{{- end -}}
+
+{{/* A target the services resolve: (list $ "story" 50051). */}}
+{{- define "st.target" -}}
+{{- $root := index . 0 -}}
+{{- $name := include "st.name" (list $root (index . 1)) -}}
+{{- if eq $root.Values.discovery "kubernetes" -}}
+{{- printf "kubernetes:///%s.%s:%v" $name $root.Release.Namespace (index . 2) -}}
+{{- else -}}
+{{- printf "dns:///%s.%s.svc:%v" $name $root.Release.Namespace (index . 2) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* STORYTELLING_<SERVICE>_<FIELD> variables from a settings map: (list "STORY" $settings). Lists and maps
+become JSON, as the services read structured settings. */}}
+{{- define "st.settingsEnv" -}}
+{{- $prefix := index . 0 -}}
+{{- range $field, $value := index . 1 }}
+- name: {{ printf "STORYTELLING_%s_%s" $prefix ($field | upper) }}
+  value: {{ if or (kindIs "map" $value) (kindIs "slice" $value) }}{{ toJson $value | quote }}{{ else }}{{ toString $value | quote }}{{ end }}
+{{- end }}
+{{- end -}}
+
+{{/* Pod security every container runs with: non-root, no privilege escalation, no capabilities. */}}
+{{- define "st.containerSecurity" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+{{- end -}}
+
+{{- define "st.podSecurity" -}}
+runAsNonRoot: true
+runAsUser: {{ . }}
+runAsGroup: {{ . }}
+fsGroup: {{ . }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* A Secret reference as an env var source: (list "NAME" $secretRef optional). */}}
+{{- define "st.secretEnv" -}}
+- name: {{ index . 0 }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ (index . 1).name }}
+      key: {{ (index . 1).key }}
+      optional: {{ index . 2 }}
+{{- end -}}
+
+{{/* Scheduling of a pod: (list $component $extraNodeSelector $extraTolerations). */}}
+{{- define "st.scheduling" -}}
+{{- $component := index . 0 -}}
+{{- $nodeSelector := mergeOverwrite (deepCopy (index . 1)) (deepCopy ($component.nodeSelector | default dict)) -}}
+{{- $tolerations := concat (index . 2) ($component.tolerations | default list) -}}
+{{- with $nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $component.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* Checks across values that the schema cannot express; each failure names the field. */}}
+{{- define "st.validate" -}}
+{{- $p := include "st.profile" . | fromYaml -}}
+{{- range $role := list "storyteller" "judge" "painter" -}}
+{{- if eq (index $p $role).engine "remote" -}}
+{{- $remote := index $.Values.remote $role -}}
+{{- if not $remote.baseUrl -}}
+{{- fail (printf "remote.%s.baseUrl: required, the %s engine of profile %q is remote" $role $role $.Values.profile) -}}
+{{- end -}}
+{{- if not $remote.model -}}
+{{- fail (printf "remote.%s.model: required, the %s engine of profile %q is remote" $role $role $.Values.profile) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and $p.storyteller.loraAdapters (ne $p.storyteller.engine "vllm") -}}
+{{- fail "models.storyteller.loraAdapters: LoRA adapters need the vllm storyteller engine" -}}
+{{- end -}}
+{{- range $role := list "storyteller" "judge" "painter" -}}
+{{- $scale := index $.Values.autoscaling $role -}}
+{{- if lt (int $scale.maxReplicas) (int $scale.minReplicas) -}}
+{{- fail (printf "autoscaling.%s.maxReplicas: %v is below minReplicas %v" $role $scale.maxReplicas $scale.minReplicas) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
