@@ -67,6 +67,13 @@ class FakeApiServer:
 
     # What the test does to the "cluster".
 
+    def load(self, recorded: Mapping[str, Mapping[str, Any]]) -> None:
+        """Puts every item of recorded list responses ({plural: {"items": [...]}}) into the cluster."""
+        for plural, listing in recorded.items():
+            if isinstance(listing, Mapping):
+                for item in listing.get("items") or []:
+                    self.put(item["metadata"]["namespace"], plural, item)
+
     def put(self, namespace: str, plural: str, obj: Mapping[str, Any]) -> None:
         """Creates or replaces an object; watchers get ADDED or MODIFIED."""
         with self._lock:
@@ -128,11 +135,12 @@ class FakeApiServer:
                     return
                 query = {k: v[-1] for k, v in urllib.parse.parse_qs(parsed.query).items()}
                 selector = _selector(query.get("labelSelector", ""))
+                fields = _selector(query.get("fieldSelector", ""))
                 namespace, plural = match["ns"], match["plural"]
                 if query.get("watch") in ("true", "1", "True"):
                     self._watch(namespace, plural, selector, query)
                 else:
-                    self._json(200, api._list(namespace, plural, selector))
+                    self._json(200, api._list(namespace, plural, selector, fields))
 
             def _json(self, code: int, body: dict) -> None:
                 data = json.dumps(body).encode()
@@ -163,12 +171,12 @@ class FakeApiServer:
 
         return Handler
 
-    def _list(self, namespace: str, plural: str, selector: dict) -> dict:
+    def _list(self, namespace: str, plural: str, selector: dict, fields: dict | None = None) -> dict:
         with self._lock:
             items = [
                 copy.deepcopy(o)
                 for o in self._objects.get((namespace, plural), {}).values()
-                if _matches(o, selector)
+                if _matches(o, selector, fields or {})
             ]
             return {"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": str(self._version)},
                     "items": items}  # fmt: skip
@@ -205,14 +213,30 @@ def _status(code: int, reason: str, message: str) -> dict:
             "message": message, "metadata": {}}  # fmt: skip
 
 
-def _selector(text: str) -> dict[str, str]:
-    pairs = [p for p in text.split(",") if p]
-    return dict(p.split("=", 1) for p in pairs)
+_SET = re.compile(r"^\s*([\w./-]+)\s+in\s+\(([^)]*)\)\s*$")
 
 
-def _matches(obj: Mapping[str, Any], selector: Mapping[str, str]) -> bool:
+def _selector(text: str) -> dict[str, set[str]]:
+    """Equality (`k=v`) and set-based (`k in (a,b)`) label selector terms, as accepted values per key."""
+    terms: dict[str, set[str]] = {}
+    for term in re.split(r",(?![^(]*\))", text):
+        if not term.strip():
+            continue
+        if match := _SET.match(term):
+            terms[match[1]] = {v.strip() for v in match[2].split(",")}
+        else:
+            key, _, value = term.partition("=")
+            terms[key.strip()] = {value.strip()}
+    return terms
+
+
+def _matches(
+    obj: Mapping[str, Any], selector: Mapping[str, set[str]], fields: Mapping[str, set[str]] = {}
+) -> bool:  # noqa: B006
     labels = obj.get("metadata", {}).get("labels") or {}
-    return all(labels.get(k) == v for k, v in selector.items())
+    return all(labels.get(k) in v for k, v in selector.items()) and all(
+        obj.get(k) in v for k, v in fields.items()
+    )
 
 
 @contextmanager

