@@ -44,6 +44,8 @@ MONITORING = {
         "grafanaUrl": "https://grafana.example.org",
     }
 }
+ENGINE_COMPONENTS = ("storyteller", "judge", "painter")
+SERVICE_COMPONENTS = ("orchestrator", "story", "render", "evaluation")
 VALUE_SETS = {
     "defaults": {},
     "gpu-cluster-24gb": example("gpu-24gb-l4"),
@@ -59,15 +61,22 @@ VALUE_SETS = {
             "secretName": "api-tls",
             "mutual": True,
             "clientIdentities": ["ci.example.org"],
+            "internal": {"enabled": True, "secrets": {c: f"{c}-tls" for c in SERVICE_COMPONENTS}},
         },
-        "auth": {"enabled": True, "tokensSecret": "api-tokens"},
+        "auth": {
+            "enabled": True,
+            "tokensSecret": "api-tokens",
+            "services": {
+                "enabled": True,
+                "tokensSecret": "service-tokens",
+                "orchestratorToken": {"name": "orchestrator-token", "key": "token"},
+            },  # fmt: skip
+        },
     },
     "external-engines": example("remote"),
     "dns-discovery-and-egress": {"discovery": "dns", "networkPolicy": {"egress": {"enabled": True}}},
     "models-on-a-pvc": {"modelStorage": {"mode": "pvc", "existingClaim": "weights"}},
 }
-ENGINE_COMPONENTS = ("storyteller", "judge", "painter")
-SERVICE_COMPONENTS = ("orchestrator", "story", "render", "evaluation")
 
 
 @pytest.fixture(scope="module", params=sorted(VALUE_SETS))
@@ -169,7 +178,11 @@ def test_services_are_ready_on_grpc_health_and_alive_on_their_port(value_set):
     for component in SERVICE_COMPONENTS:
         workload = workloads(docs)[component]
         probes = container(workload)
-        health_port = VALUE_SETS[name].get("tls", {}).get("enabled") and component == "orchestrator"
+        tls = VALUE_SETS[name].get("tls", {})
+        serves_tls = (
+            tls.get("enabled") if component == "orchestrator" else tls.get("internal", {}).get("enabled")
+        )
+        health_port = bool(serves_tls)
         expected = 50060 if health_port else DEFAULT_PORTS[component].grpc
         assert probes["readinessProbe"]["grpc"] == {"port": expected}, (name, component)
         assert probes["livenessProbe"]["tcpSocket"] == {"port": "grpc"}
@@ -414,23 +427,39 @@ def test_external_engines_are_used_with_keys_from_secrets():
 
 def test_tls_and_tokens_come_from_secrets():
     docs = render(VALUE_SETS["tls-and-tokens"])
+
+    def mounts_of(workload: dict) -> dict[str, str]:
+        return {m["name"]: m["mountPath"] for m in container(workload)["volumeMounts"]}
+
+    def secrets_of(workload: dict) -> dict[str, str]:
+        volumes = workload["spec"]["template"]["spec"]["volumes"]
+        return {v["name"]: v["secret"]["secretName"] for v in volumes if "secret" in v}
+
     orchestrator = workloads(docs)["orchestrator"]
-    variables = env(orchestrator)
-    mounts = {m["name"]: m["mountPath"] for m in container(orchestrator)["volumeMounts"]}
-    volumes = {v["name"]: v for v in orchestrator["spec"]["template"]["spec"]["volumes"]}
-    assert (
-        volumes["tls"]["secret"]["secretName"] == "api-tls"
-        and volumes["tokens"]["secret"]["secretName"] == "api-tokens"
-    )
+    variables, mounts = env(orchestrator), mounts_of(orchestrator)
+    assert secrets_of(orchestrator) == {"tls": "api-tls", "tokens": "api-tokens", "client-tls": "orchestrator-tls",
+                                        "service-token": "orchestrator-token"}  # fmt: skip
     for field, file in (
         ("TLS_CERT_FILE", "tls.crt"),
         ("TLS_KEY_FILE", "tls.key"),
         ("TLS_CLIENT_CA_FILE", "ca.crt"),
     ):
         assert variables[f"STORYTELLING_ORCHESTRATOR_{field}"] == f"{mounts['tls']}/{file}"
+    for field, file in (("TLS_CA_FILE", "ca.crt"), ("TLS_CERT_FILE", "tls.crt"), ("TLS_KEY_FILE", "tls.key")):
+        assert variables[f"STORYTELLING_ORCHESTRATOR_DOWNSTREAM_{field}"] == f"{mounts['client-tls']}/{file}"
+    assert variables["STORYTELLING_ORCHESTRATOR_DOWNSTREAM_TOKEN_FILE"] == f"{mounts['service-token']}/token"
     assert variables["STORYTELLING_ORCHESTRATOR_AUTH_TOKENS_FILE"] == mounts["tokens"]
     assert json.loads(variables["STORYTELLING_ORCHESTRATOR_TLS_CLIENT_IDENTITIES"]) == ["ci.example.org"]
     assert variables["STORYTELLING_ORCHESTRATOR_HEALTH_PORT"] == "50060"
+    for component in ("story", "render", "evaluation"):
+        service = workloads(docs)[component]
+        variables, mounts, prefix = env(service), mounts_of(service), f"STORYTELLING_{component.upper()}_"
+        assert secrets_of(service) == {"tls": f"{component}-tls", "tokens": "service-tokens"}
+        assert variables[prefix + "TLS_CLIENT_CA_FILE"] == f"{mounts['tls']}/ca.crt"
+        assert json.loads(variables[prefix + "TLS_CLIENT_IDENTITIES"]) == [
+            f"{PREFIX}-orchestrator.{NAMESPACE}.svc"
+        ]
+        assert variables[prefix + "AUTH_TOKENS_FILE"] == mounts["tokens"]
 
 
 # NetworkPolicies: who may reach whom, computed from the rendered policies.

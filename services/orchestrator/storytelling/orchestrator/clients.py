@@ -14,7 +14,7 @@ import grpc
 from storytelling.runtime import deadlines, errors
 from storytelling.runtime.balancing import balanced_channel
 from storytelling.runtime.calls import CallerCredentials, CallerFiles
-from storytelling.runtime.endpoints import Target
+from storytelling.runtime.endpoints import EndpointWatch, Target
 from storytelling.v1 import (
     common_pb2,
     evaluation_pb2,
@@ -60,7 +60,14 @@ class Connection:
     calls go over a new channel (calls in flight finish on the old one).
     """
 
-    def __init__(self, address: str, max_message_mb: int = 64, credentials: CallerCredentials | None = None):
+    def __init__(
+        self,
+        address: str,
+        max_message_mb: int = 64,
+        credentials: CallerCredentials | None = None,
+        *,
+        watch: EndpointWatch | None = None,
+    ):
         self.address = address
         size = max_message_mb * 1024 * 1024
         self._credentials = credentials or CallerCredentials(CallerFiles())
@@ -74,9 +81,14 @@ class Connection:
             ],
             open_channel=self._credentials.open_channel,
             tls_name=self._credentials.files.server_name,
+            watch=watch,
         )
         self._stubs: dict[type, Any] = {}
         self._stubs_channel: grpc.aio.Channel | None = None
+
+    async def start(self) -> None:
+        """Finds the service's replicas before the first call."""
+        await self._balanced.start()
 
     @property
     def channel(self) -> grpc.aio.Channel:

@@ -64,6 +64,8 @@ class PipelineService(Service):
         return [self.jobs.quotas, *metrics]
 
     async def start(self) -> None:
+        for connection in self._connections:
+            await connection.start()
         await self.jobs.start()
 
     async def ready(self) -> tuple[bool, str]:

@@ -102,6 +102,12 @@ class Balanced(Generic[T]):
         """The gRPC target of the client that takes calls now ('' before first use)."""
         return self._current.target if self._current is not None else ""
 
+    async def start(self) -> None:
+        """Starts the watch and waits (briefly) for its first answer, so that the first calls already go
+        to the endpoints; optional, since first use starts the watch too."""
+        self._start()
+        await self.watch.wait_resolved(FIRST_RESOLUTION_S)
+
     def current(self) -> T:
         """The client for the current endpoints; starts the watch on first use (needs a running loop)."""
         self._start()
