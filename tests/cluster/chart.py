@@ -3,6 +3,9 @@ the tests need to reason about its manifests: workloads, containers, env, and Ne
 
 from __future__ import annotations
 
+import copy
+import json
+
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -27,8 +30,14 @@ def chart():
 
 
 def render(values: Mapping[str, Any] | None = None) -> list[dict]:
-    """Every manifest the chart renders for `values` (NOTES.txt aside), in a stable order."""
-    rendered = chart().render(dict(values or {}), name=RELEASE, namespace=NAMESPACE)
+    """Every manifest the chart renders for `values` (NOTES.txt aside), in a stable order; a fresh copy
+    each time (the rendering of each value set is done once)."""
+    return copy.deepcopy(_render(json.dumps(values or {}, sort_keys=True)))
+
+
+@cache
+def _render(values: str) -> list[dict]:
+    rendered = chart().render(json.loads(values), name=RELEASE, namespace=NAMESPACE)
     docs = []
     for path, text in sorted(rendered.items()):
         if path.endswith("NOTES.txt"):

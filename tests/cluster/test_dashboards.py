@@ -17,6 +17,8 @@ a machine without a GPU; each of their panels has other series that must.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 import json
 import math
 from pathlib import Path
@@ -76,8 +78,10 @@ def run_jobs(address: str) -> list:
         return [client.wait(good.id), client.wait(refused.id)]
 
 
-async def evaluate_with_the_judge(embedder, vllm_vlm, metrics_port: int) -> None:
-    """Alignment with the real VLM judge and recorded key points: real false-yes observations."""
+@contextlib.asynccontextmanager
+async def evaluation_with_the_judge(embedder, vllm_vlm, metrics_port: int) -> AsyncIterator[None]:
+    """Alignment with the real VLM judge and recorded key points (real false-yes observations); the
+    service keeps serving its metrics until the block ends."""
     # Different key points per story: each item's controls are the other's (never one of its own).
     by_story = {DISTINCT[0]: recorded.KEY_POINTS_GOOD, DISTINCT[1]: recorded.KEY_POINTS_OTHER}
     extractor = RecordedChatEngine([recorded.KEY_POINTS_GOOD], by_story=by_story)
@@ -88,14 +92,16 @@ async def evaluate_with_the_judge(embedder, vllm_vlm, metrics_port: int) -> None
     image = common_pb2.Image(data=encoded("PNG"), format=common_pb2.IMAGE_FORMAT_PNG)
     items = [evaluation_pb2.EvaluationItem(id=f"it-{i}", story=DISTINCT[i], image=image) for i in range(2)]
     request = evaluation_pb2.EvaluateSetRequest(items=items, evaluators=[evaluation_pb2.EVALUATOR_ALIGNMENT])
-    async with running_service(EvaluationService(core), settings) as channel:
-        stub = evaluation_pb2_grpc.EvaluationServiceStub(channel)
-        events = [event async for event in stub.EvaluateSet(request, timeout=600)]
-        results = [e.item.alignment for e in events if e.HasField("item")]
-        assert [r.status.state for r in results] == [common_pb2.EvaluatorStatus.STATE_OK] * 2
-        assert all(r.HasField("false_yes_rate") for r in results)
-        await asyncio.sleep(3)  # scraped while still serving
-    await judge.aclose()
+    try:
+        async with running_service(EvaluationService(core), settings) as channel:
+            stub = evaluation_pb2_grpc.EvaluationServiceStub(channel)
+            events = [event async for event in stub.EvaluateSet(request, timeout=600)]
+            results = [e.item.alignment for e in events if e.HasField("item")]
+            assert [r.status.state for r in results] == [common_pb2.EvaluatorStatus.STATE_OK] * 2
+            assert all(r.HasField("false_yes_rate") for r in results)
+            yield
+    finally:
+        await judge.aclose()
 
 
 def has_data(result: list[dict]) -> bool:
@@ -118,27 +124,34 @@ async def test_every_dashboard_panel_has_data(
         with prometheus.prometheus(targets, interval_s=1) as server:
             good, refused = await asyncio.to_thread(run_jobs, endpoints["orchestrator"])
             assert good.items_succeeded == 2 and refused.items_failed == 1
-            await evaluate_with_the_judge(embedder, vllm_vlm, judge_metrics)
-            await asyncio.sleep(3)  # one more scrape of the final counts
-            assert all(server.targets_up().values()), server.targets_up()
-
-            empty, gpu_only = [], []
-            for dashboard in observability.DASHBOARDS:
-                for panel in dashboard.panels:
-                    found = False
-                    for query in panel.queries:
-                        expr = query.expr
-                        for variable, value in VARIABLES.items():
-                            expr = expr.replace(variable, value)
-                        result = server.query(expr)  # raises on a PromQL error
-                        if has_data(result):
-                            found = True
-                        elif query.gpu_only:
-                            gpu_only.append(expr)
-                        else:
-                            empty.append(f"{dashboard.title} / {panel.title}: {expr}")
-                    assert found, f"{dashboard.title} / {panel.title}: no data"
+            async with evaluation_with_the_judge(embedder, vllm_vlm, judge_metrics):
+                await asyncio.sleep(3)  # one more scrape of the final counts
+                assert all(server.targets_up().values()), server.targets_up()
+                empty, gpu_only = await asyncio.to_thread(query_every_panel, server)
             assert not empty, "queries without data:\n" + "\n".join(empty)
             assert all("nv_gpu_" in expr for expr in gpu_only)
     finally:
         await asyncio.to_thread(stack.down)
+
+
+def query_every_panel(server: prometheus.PrometheusServer) -> tuple[list[str], list[str]]:
+    """Runs every query of every panel; returns the queries without data (panels with none are marked) and
+    the GPU-only queries without data."""
+    empty, gpu_only = [], []
+    for dashboard in observability.DASHBOARDS:
+        for panel in dashboard.panels:
+            found = False
+            for query in panel.queries:
+                expr = query.expr
+                for variable, value in VARIABLES.items():
+                    expr = expr.replace(variable, value)
+                result = server.query(expr)  # raises on a PromQL error
+                if has_data(result):
+                    found = True
+                elif query.gpu_only:
+                    gpu_only.append(expr)
+                else:
+                    empty.append(f"{dashboard.title} / {panel.title}: {expr}")
+            if not found:
+                empty.append(f"PANEL WITHOUT DATA: {dashboard.title} / {panel.title}")
+    return empty, gpu_only
