@@ -1,9 +1,8 @@
-"""Fixtures of the security tests: the evaluation tests' real embedder, the orchestrator tests' job
-managers, and the bombs, made once."""
+"""Fixtures of the security tests: the orchestrator tests' job managers and the bombs, made once. The real
+embedder is the session fixture of tests/engines."""
 
 import pytest
 
-from tests.evaluation.conftest import embedder  # noqa: F401 - the session fixture, shared
 from tests.orchestrator.conftest import make_manager  # noqa: F401 - shared fixture
 from tests.security.bombs import png_bomb
 
