@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from storytelling.story.postprocess import check, clean
+from storytelling.story.postprocess import Rejection, check, clean
 
 SCENE = (
     "In a crowded school canteen at noon, a dinner lady in a white cap has just dropped a tray of "
@@ -107,3 +107,75 @@ def test_two_repeated_sentences_are_repetitive_and_one_is_not():
     assert twice.reason == "repetitive" and twice.detail == "2 repeated sentence(s) of 4"
     assert twice.salvage == f"{SCENE} They are sad."
     assert check(f"{SCENE} They are sad. They are sad.", "stop") is None
+
+
+# Whole rejections, written out: reason, detail, the text checked and what could be salvaged.
+SAD = "They are sad."
+SEVENTEEN = " ".join(SCENE.split()[:16]) + " floor."  # one sentence of 17 words
+TWENTY = " ".join(SCENE.split()[:19]) + " floor."  # one sentence of MIN_WORDS words
+
+
+def test_empty_and_too_short_rejections_in_full():
+    assert check("", "stop") == Rejection("empty", "the model returned no text after cleaning", "")
+    short = "A boy falls off a bike."
+    assert check(short, "stop") == Rejection("too_short", "6 words, fewer than 20", short)
+
+
+def test_a_truncated_rejection_in_full_and_a_cut_of_exactly_min_words_is_kept():
+    assert check(f"{SCENE} Behind them the cook", "length") == Rejection(
+        "truncated", "the model hit max_tokens before finishing", f"{SCENE} Behind them the cook", SCENE
+    )
+    assert check(f"{TWENTY} Behind them the", "length").salvage == TWENTY
+
+
+def test_a_truncated_output_whose_cut_cannot_be_salvaged_is_not_salvaged():
+    looping = f"{SAD} " * 8 + "And the"  # the cut is 24 words of one repeated sentence
+    rejection = check(looping, "length")
+    assert (rejection.reason, rejection.salvage) == ("truncated", None)
+
+
+def test_repetition_is_salvaged_only_when_what_is_left_is_long_enough_and_passes():
+    looping = f"{SAD} " * 8
+    assert check(looping.strip(), "stop") == Rejection(
+        "repetitive", "7 repeated sentence(s) of 8", looping.strip(), None
+    )
+    exact = f"{SEVENTEEN} {SAD} {SAD} {SAD}"  # without repeats: 17 + 3 = 20 words
+    assert check(exact, "stop").salvage == f"{SEVENTEEN} {SAD}"
+    # Without its repeats it narrates a sequence: not a story, so nothing to salvage.
+    rambling = f"{SCENE} After that, the boy runs away. {SAD} {SAD} {SAD}"
+    assert check(rambling, "stop") == Rejection("repetitive", "2 repeated sentence(s) of 5", rambling, None)
+
+
+def test_a_trailing_fragment_is_a_sentence_of_its_own():
+    text = f"{SCENE} {SAD} {SAD} {SAD} Her tray lies   upside down"
+    assert check(text, "stop") == Rejection(
+        "repetitive", "2 repeated sentence(s) of 5", text, f"{SCENE} {SAD} Her tray lies upside down"
+    )
+
+
+def test_multi_moment_detail_lists_each_marker_once_in_lower_case():
+    text = f"{SCENE} After that, the boy runs. Then a cat jumps. Then the lady slips. After that it rains."
+    assert check(text, "stop") == Rejection(
+        "multi_moment", "narrates a sequence of moments (after that, then)", text, text
+    )
+
+
+def test_dialogue_rejection_in_full():
+    text = f'{SCENE} "Oh no!" she cries. "My shirt!" he answers.'
+    assert check(text, "stop") == Rejection("dialogue", "2 quoted utterance(s), 19 of 283 chars", text, text)
+
+
+def test_one_quotation_is_dialogue_only_above_a_fifth_of_the_text():
+    fifth = f'{SCENE} A banner reads "Fresh bread, hot soup and a free dessert for every child today".'
+    assert len(fifth) == 320  # the quotation with its marks: 64 characters, exactly a fifth
+    assert check(fifth, "stop") is None
+    more = f'{SCENE} A banner reads "Fresh bread, hot soup and a free dessert for every child today!".'
+    assert check(more, "stop") == Rejection("dialogue", "1 quoted utterance(s), 65 of 321 chars", more, more)
+
+
+def test_clean_removes_list_markers_and_unwraps_only_real_quotes():
+    assert clean("1. A red kite is stuck.\n- A boy cries.\n* A dog barks.") == (
+        "A red kite is stuck. A boy cries. A dog barks."
+    )
+    assert clean('""') == ""  # an empty quoted story is empty
+    assert clean('"') == '"'  # a lone quote mark wraps nothing
