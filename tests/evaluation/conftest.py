@@ -51,3 +51,30 @@ class RecordedChatEngine:
         return Completion(text, "stop", 0, 0, self.model)
 
     async def aclose(self) -> None: ...
+
+
+class RecordedVisionEngine:
+    """Replays recorded VLM answers in order and keeps each prompt and sampling parameters it was sent.
+
+    Like RecordedChatEngine, only for tests about our handling of given outputs (parsing, repair); the
+    vision engines themselves run against a real model in test_vllm_judge.py and the tiny random VLM tests.
+    """
+
+    kind = "recorded"
+    endpoint = ""
+    model = "recorded-outputs"
+
+    def __init__(self, outputs: Sequence[str]) -> None:
+        self.outputs = list(outputs)
+        self.asked: list[tuple[str, SamplingParams]] = []
+
+    async def start(self) -> None: ...
+
+    async def ready(self) -> tuple[bool, str]:
+        return True, ""
+
+    async def ask(self, image: EncodedImage, prompt: str, params: SamplingParams) -> Completion:
+        self.asked.append((prompt, params))
+        return Completion(self.outputs[len(self.asked) - 1], "stop", 0, 0, self.model)
+
+    async def aclose(self) -> None: ...

@@ -2,10 +2,21 @@
 
 import pytest
 
-from storytelling.evaluation.complexity import Clue, ComplexityEvaluator, RuleScorer
+from storytelling.evaluation.complexity import (
+    PROMPT,
+    Clue,
+    ComplexityEvaluator,
+    ComplexityScore,
+    RuleScorer,
+    parse_clues,
+)
 from storytelling.evaluation.dimensions import DIMENSIONS, Dimension
 from storytelling.evaluation.jsonout import OutputError
+from storytelling.evaluation.scores import DimensionScore
 from storytelling.evaluation.vision import EmbeddedVisionEngine
+from storytelling.llm import SamplingParams
+from tests.evaluation import recorded
+from tests.evaluation.conftest import RecordedVisionEngine
 
 scorer = RuleScorer()
 
@@ -72,3 +83,123 @@ async def test_complexity_on_a_tiny_random_vlm_fails_honestly(tiny_vlm, image) -
     evaluator = ComplexityEvaluator(EmbeddedVisionEngine(tiny_vlm), max_repairs=1, max_tokens=8)
     with pytest.raises(OutputError, match="after 2 attempts"):
         await evaluator.evaluate(image)
+
+
+def test_clues_count_once_per_dimension_whatever_their_case_and_each_distinct_one_counts() -> None:
+    clues = [
+        Clue(Dimension.EVENT, "A kite in a tree", "it got stuck"),
+        Clue(Dimension.EVENT, "a KITE in a tree", "it got stuck"),
+        Clue(Dimension.EVENT, "a dog with a sausage"),
+        Clue(Dimension.TIME, "birthday candles", "it is a birthday"),
+    ]
+    result = scorer.score(clues)
+    assert result.scorer == "rules/1"
+    assert {s.dimension: (s.count, round(s.score, 7)) for s in result.by_dimension} == {
+        Dimension.TIME: (1, 0.6321206),  # 1 - e^-1
+        Dimension.EVENT: (2, 0.7768698),  # 1 - e^-1.5: a clue with its inference and a bare one
+    }
+
+
+# CLUES_GOOD: time, mental state and causal clues with inferences (1 - e^-1 each) and a bare location
+# (1 - e^-0.5): (1 + 2 + 3) x 0.6321206 + 1 x 0.3934693 over 11.
+GOOD_SCORE = 0.3805630
+GOOD_CLUES = [
+    Clue(Dimension.TIME, "a decorated tree with gifts", "it is Christmas"),
+    Clue(Dimension.MENTAL_STATE, "the boy's wide eyes", "he is afraid of falling"),
+    Clue(
+        Dimension.EVENT_CAUSAL_RELATIONSHIP,
+        "water on the floor below the sink",
+        "the sink overflowed because nobody turned off the tap",
+    ),
+    Clue(Dimension.LOCATION, "cupboards and a sink", ""),
+]
+BAD_ERRORS = (
+    "clues[0].dimension 'weather' is not one of character_relationship, character_role, event, "
+    "event_causal_relationship, location, mental_state, time; clues[1].clue must be a non-empty string"
+)
+
+
+def test_parse_clues_normalises_whitespace_and_an_absent_inference_is_empty() -> None:
+    raw = (
+        '{"clues": [{"dimension": "event", "clue": "  a kite\\n  in a tree ", "inference": " it got\\tstuck"},'
+        ' {"dimension": "location", "clue": "a beach"}]}'
+    )
+    assert parse_clues(raw) == [
+        Clue(Dimension.EVENT, "a kite in a tree", "it got stuck"),
+        Clue(Dimension.LOCATION, "a beach", ""),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "errors"),
+    [
+        ('{"clues": [], "notes": "none"}', ['expected {"clues": [...]} and no other keys']),
+        ('{"clues": {"dimension": "time"}}', ['expected {"clues": [...]} and no other keys']),
+        ('{"clues": ["a kite", 3]}', ["clues[0] must be an object", "clues[1] must be an object"]),
+        (
+            '{"clues": [{"dimension": "event", "clue": "   "}, {"dimension": "time"}]}',
+            ["clues[0].clue must be a non-empty string", "clues[1].clue must be a non-empty string"],
+        ),
+        (
+            '{"clues": [{"dimension": "event", "clue": "a kite", "inference": 3}]}',
+            ["clues[0].inference must be a string"],
+        ),
+    ],
+)
+def test_parse_clues_names_every_fault(raw, errors) -> None:
+    with pytest.raises(OutputError) as err:
+        parse_clues(raw)
+    assert err.value.errors == errors
+
+
+async def test_evaluate_scores_the_clues_greedily_with_the_rule_scorer(image) -> None:
+    engine = RecordedVisionEngine([recorded.CLUES_GOOD])
+    report = await ComplexityEvaluator(engine).evaluate(image)
+    assert engine.asked == [(PROMPT, SamplingParams(temperature=0.0, max_tokens=768))]
+    assert report.clues == GOOD_CLUES
+    assert (report.raw, report.rejected) == (recorded.CLUES_GOOD, [])
+    assert report.score.scorer == "rules/1"
+    assert report.score.score == pytest.approx(GOOD_SCORE, abs=1e-7)
+
+
+async def test_evaluate_asks_again_with_the_errors_and_keeps_the_rejected_output(image) -> None:
+    engine = RecordedVisionEngine([recorded.CLUES_BAD, recorded.CLUES_GOOD])
+    report = await ComplexityEvaluator(engine, max_tokens=300).evaluate(image)
+    assert [prompt for prompt, _ in engine.asked] == [
+        PROMPT,
+        f"{PROMPT}\nYour previous reply was rejected: {BAD_ERRORS}. Reply with only the corrected JSON object.",
+    ]
+    assert engine.asked[1][1] == SamplingParams(temperature=0.0, max_tokens=300)
+    assert (report.clues, report.raw, report.rejected) == (
+        GOOD_CLUES,
+        recorded.CLUES_GOOD,
+        [recorded.CLUES_BAD],
+    )
+
+
+async def test_evaluate_gives_up_after_one_repair_by_default(image) -> None:
+    engine = RecordedVisionEngine([recorded.CLUES_BAD] * 3)
+    with pytest.raises(OutputError) as err:
+        await ComplexityEvaluator(engine).evaluate(image)
+    assert len(engine.asked) == 2
+    assert err.value.errors == [f"no parseable clue list after 2 attempts: {recorded.CLUES_BAD!r}"]
+    engine = RecordedVisionEngine(["x" * 300] * 3)
+    with pytest.raises(OutputError) as err:
+        await ComplexityEvaluator(engine, max_repairs=2).evaluate(image)
+    assert len(engine.asked) == 3
+    assert err.value.errors == [f"no parseable clue list after 3 attempts: {'x' * 200!r}"]
+
+
+class HalfScorer:
+    """A stand-in for a learned discriminator: rates any clue list 0.5."""
+
+    name = "half/1"
+
+    def score(self, clues: list[Clue]) -> ComplexityScore:
+        return ComplexityScore(0.5, [DimensionScore(Dimension.EVENT, 0.5, len(clues))], self.name)
+
+
+async def test_evaluate_uses_the_scorer_it_is_given(image) -> None:
+    engine = RecordedVisionEngine([recorded.CLUES_GOOD])
+    report = await ComplexityEvaluator(engine, HalfScorer()).evaluate(image)
+    assert report.score == ComplexityScore(0.5, [DimensionScore(Dimension.EVENT, 0.5, 4)], "half/1")
