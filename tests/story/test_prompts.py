@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 
 from storytelling.llm import ChatMessage
-from storytelling.story.pools import PoolEntry
+from storytelling.story import prompts
 from storytelling.story.prompts import PROMPTS, Mode
 
 GOLDEN = Path(__file__).parent / "golden"
+# The pool entry type as the prompts module knows it (the pools module is moving to storytelling.api).
+PoolEntry = prompts.PoolEntry
 EXEMPLARS = (
     PoolEntry("p1", "A boy in a paper crown blows out seven candles while his grandmother claps."),
     PoolEntry("p2", "A referee holds up a red card as the goalkeeper kneels in the mud."),
