@@ -69,3 +69,37 @@ def test_skipped_stages_have_no_counter_and_finished_ends_the_job() -> None:
     progress.update(P.JobEvent(sequence=1, finished=finished))
     assert progress.ended and progress.job == finished
     assert _counts(progress) == {P.STAGE_STORY: (1, 0, 0)}
+
+
+def test_a_job_in_flight_is_counted_from_its_items_when_watching_starts() -> None:
+    job = P.Job(id="j7", spec=P.JobSpec(items=5), state=P.JOB_STATE_RUNNING)
+    job.items.extend(
+        [
+            P.Item(index=0, state=P.ITEM_STATE_RUNNING, stage=P.STAGE_STORY),
+            P.Item(index=1, state=P.ITEM_STATE_RUNNING, stage=P.STAGE_STORY),
+            P.Item(index=2, state=P.ITEM_STATE_FAILED, stage=P.STAGE_RENDER, error="render: boom"),
+            P.Item(index=3, state=P.ITEM_STATE_FAILED, stage=P.STAGE_RENDER, error="render: boom"),
+            P.Item(index=4, state=P.ITEM_STATE_SUCCEEDED, stage=P.STAGE_EVALUATE),
+        ]
+    )
+    progress = JobProgress.for_job(job)
+    assert (progress.job_id, progress.total, progress.state) == ("j7", 5, P.JOB_STATE_RUNNING)
+    assert not progress.ended
+    assert sorted(progress.items) == [0, 1, 2, 3, 4] and progress.items[2].error == "render: boom"
+    assert [status.total for status in progress.stages.values()] == [5, 5, 5]
+    assert _counts(progress) == {
+        P.STAGE_STORY: (3, 2, 0),
+        P.STAGE_RENDER: (1, 0, 2),
+        P.STAGE_EVALUATE: (1, 0, 0),
+    }
+    assert (progress.items_succeeded, progress.items_failed) == (1, 2)
+
+
+def test_step_progress_of_a_stage_the_job_skips_is_ignored() -> None:
+    progress = JobProgress.for_job(_job(1, skip_render=True))
+    progress.update(
+        P.JobEvent(sequence=1, progress=P.StageProgress(item_index=0, stage=P.STAGE_RENDER, step=1, total=4))
+    )
+    assert list(progress.stages) == [P.STAGE_STORY, P.STAGE_EVALUATE]
+    assert all(status.step is None for status in progress.stages.values())
+    assert progress.last_sequence == 1
