@@ -1,8 +1,10 @@
 """Chunked prompt embeddings with the tiny pipeline's real CLIP tokenizer and (random) text encoder."""
 
+import copy
+
 import pytest
 import torch
-from storytelling.render.prompts import ChunkedClipEncoder
+from storytelling.render.prompts import ChunkedClipEncoder, TokenCount, encode_chunked
 from storytelling.render.tiny import build_pipeline
 
 from tests.render.stories import LONG, LONG_OTHER_ENDING, SHORT
@@ -48,3 +50,22 @@ def test_negative_prompt_is_padded_to_the_prompts_length(encoder):
     negative, _ = encoder.encode([""], windows)
     assert negative.shape == encoder.encode([LONG], windows)[0].shape
     torch.testing.assert_close(negative[:, 77:154], negative[:, :77])  # padding windows are empty prompts
+
+
+def test_a_prompt_of_exactly_one_window_is_not_chunked(encoder):
+    assert encoder.count("a " * 75) == TokenCount(prompt_tokens=75, encoded_tokens=75, strategy="none")
+    assert encoder.count("a " * 76) == TokenCount(prompt_tokens=76, encoded_tokens=76, strategy="chunked")
+    assert (encoder.windows("a " * 75), encoder.windows("a " * 76), encoder.windows("a " * 151)) == (1, 2, 3)
+
+
+def test_a_single_encoder_has_no_pooled_embedding(encoder):
+    hidden, pooled = encode_chunked([encoder], [SHORT, LONG], 3)
+    assert hidden.shape == (2, 3 * 77, 32) and pooled is None
+    torch.testing.assert_close(hidden, encoder.encode([SHORT, LONG], 3)[0])
+
+
+def test_a_tokenizer_of_another_length_is_refused(pipe):
+    tokenizer = copy.copy(pipe.tokenizer)
+    tokenizer.model_max_length = 64
+    with pytest.raises(ValueError, match=r"^expected a CLIP tokenizer with 77 positions, got 64$"):
+        ChunkedClipEncoder(tokenizer, pipe.text_encoder)
