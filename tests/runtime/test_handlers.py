@@ -1,5 +1,5 @@
 """The per-RPC wrapper on a real in-process gRPC server, for each of the four kinds of method: status codes,
-metrics, logs, deadlines and unparseable requests.
+metrics, logs, deadlines, unparseable requests and the caller's token.
 
 The clock of `handlers` is replaced by one that moves 12.3456 ms per reading, so durations are known
 exactly: every RPC here reads it twice (start, finish) and they run one after another.
@@ -19,10 +19,13 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from prometheus_client import CollectorRegistry
 
-from storytelling.runtime import deadlines, handlers
+from storytelling.runtime import auth, deadlines, handlers
+from storytelling.runtime.auth import Authenticator, TokenStore
 from storytelling.runtime.errors import InvalidArgument, ResourceExhausted
+from storytelling.runtime.guard import Guard
 from storytelling.runtime.handlers import HandlerWrapper, WrappingServer
 from storytelling.runtime.metrics import RpcMetrics
+from tests.security import tokens
 
 SERVICE = "test.Echo"
 STEP_S = 0.0123456  # one RPC's duration on the stepping clock
@@ -57,22 +60,36 @@ def _identity(data: bytes) -> bytes:
     return data
 
 
+# The client-streaming methods' own (de)serializers mark what passed through them.
+def _marked_in(data: bytes) -> bytes:
+    return b"<" + data
+
+
+def _marked_out(data: bytes) -> bytes:
+    return data + b">"
+
+
 async def _answer(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
     """What every method does with one request: the request names the behaviour."""
-    if request == b"invalid":
+    name = request.removeprefix(b"<")
+    if name == b"invalid":
         raise InvalidArgument("must be set", field="text")
-    if request == b"boom":
+    if name == b"boom":
         raise RuntimeError("boom")
-    if request == b"quota":
+    if name == b"quota":
         raise ResourceExhausted("quota spent", field="spec.items", retry_after_s=1.25)
-    if request == b"not-found":  # a servicer that sets the status itself instead of raising
+    if name == b"quota-now":
+        raise ResourceExhausted("quota spent", retry_after_s=-0.5)  # a clock skew: retry at once
+    if name == b"not-found":  # a servicer that sets the status itself instead of raising
         context.set_code(grpc.StatusCode.NOT_FOUND)
         context.set_details("no such echo")
         return b""
-    if request == b"deadline":
+    if name == b"deadline":
         return repr(deadlines.remaining()).encode()
-    if request == b"peer":
+    if name == b"peer":
         return context.peer().split(":")[0].encode()
+    if name == b"whoami":
+        return auth.current().identity.encode() or b"anonymous"
     return request
 
 
@@ -98,18 +115,18 @@ HANDLERS = {
     # A deserializer without __qualname__ (a partial) is named "the request" in errors.
     "Unary": grpc.unary_unary_rpc_method_handler(unary, functools.partial(_parse_plain), _identity),
     "Stream": grpc.unary_stream_rpc_method_handler(stream, EchoRequest.FromString, _identity),
-    "Collect": grpc.stream_unary_rpc_method_handler(collect, _identity, _identity),
-    "Chat": grpc.stream_stream_rpc_method_handler(chat, _identity, _identity),
+    "Collect": grpc.stream_unary_rpc_method_handler(collect, _marked_in, _marked_out),
+    "Chat": grpc.stream_stream_rpc_method_handler(chat, _marked_in, _marked_out),
 }
 
 
 class Echo:
     """A server with the four methods wrapped by the runtime, and a channel to it."""
 
-    def __init__(self, registry: CollectorRegistry | None) -> None:
+    def __init__(self, registry: CollectorRegistry | None, guard: Guard | None = None) -> None:
         self.registry = registry
         metrics = RpcMetrics(registry) if registry is not None else None
-        self.server = WrappingServer(grpc.aio.server(), HandlerWrapper(metrics))
+        self.server = WrappingServer(grpc.aio.server(), HandlerWrapper(metrics, guard))
         self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, HANDLERS),))
         self.server.add_registered_method_handlers(SERVICE, HANDLERS)
         self.server.check_complete()
@@ -224,13 +241,18 @@ async def test_a_status_set_on_the_context_is_what_metrics_and_logs_record(echo,
 
 
 async def test_resource_exhausted_carries_its_retry_delay_as_retry_info(echo):
-    error = await _fails(echo.unary("Unary")(b"quota"))
-    assert (error.code(), error.details()) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "spec.items: quota spent")
-    status = rpc_status.from_call(error)
-    info = error_details_pb2.RetryInfo()
-    assert status.details[0].Unpack(info)
-    assert (info.retry_delay.seconds, info.retry_delay.nanos) == (1, 250_000_000)
-    await echo.recorded("Unary", "RESOURCE_EXHAUSTED", 1.0)
+    for request, details, delay in [
+        (b"quota", "spec.items: quota spent", (1, 250_000_000)),
+        (b"quota-now", "quota spent", (0, 0)),  # never a negative delay
+    ]:
+        error = await _fails(echo.unary("Unary")(request, timeout=5))
+        assert (error.code(), error.details()) == (grpc.StatusCode.RESOURCE_EXHAUSTED, details)
+        status = rpc_status.from_call(error)
+        assert (status.code, status.message) == (grpc.StatusCode.RESOURCE_EXHAUSTED.value[0], details)
+        info = error_details_pb2.RetryInfo()
+        assert status.details[0].Unpack(info)
+        assert (info.retry_delay.seconds, info.retry_delay.nanos) == delay
+    await echo.recorded("Unary", "RESOURCE_EXHAUSTED", 2.0)
 
 
 async def test_unparseable_bytes_are_invalid_argument_naming_the_type_on_both_unary_kinds(echo, caplog):
@@ -283,7 +305,8 @@ async def test_server_streaming_sees_the_deadline_and_is_counted_and_logged(echo
 
 async def test_client_streaming_is_wrapped_like_a_unary_call(echo, caplog):
     caplog.set_level(logging.DEBUG, logger="storytelling.rpc")
-    assert await echo.collect()(iter([b"a", b"b", b"c"])) == b"a+b+c"
+    # The method's own deserializer and serializer are kept: "<" marks each request, ">" the response.
+    assert await echo.collect()(iter([b"a", b"b", b"c"])) == b"<a+<b+<c>"
     error = await _fails(echo.collect()(iter([b"a", b"invalid"])))
     assert (error.code(), error.details()) == (grpc.StatusCode.INVALID_ARGUMENT, "text: must be set")
     await echo.recorded("Collect", "OK", 1.0)
@@ -297,9 +320,9 @@ async def test_client_streaming_is_wrapped_like_a_unary_call(echo, caplog):
 
 async def test_bidirectional_streaming_is_wrapped_like_server_streaming(echo, caplog):
     caplog.set_level(logging.DEBUG, logger="storytelling.rpc")
-    assert [r async for r in echo.chat()(iter([b"a", b"b"]))] == [b"a", b"b"]
+    assert [r async for r in echo.chat()(iter([b"a", b"b"]))] == [b"<a>", b"<b>"]
     call = echo.chat()(iter([b"a", b"boom"]))
-    assert await call.read() == b"a"
+    assert await call.read() == b"<a>"
     error = await _fails(call.read())
     assert (error.code(), error.details()) == (grpc.StatusCode.INTERNAL, "internal error: RuntimeError: boom")
     await echo.recorded("Chat", "OK", 1.0)
@@ -317,8 +340,8 @@ async def test_a_server_without_metrics_serves_every_kind():
     try:
         assert await service.unary("Unary")(b"x") == b"x"
         assert [r async for r in service.stream("Stream")(b"y")] == [b"y", b"y"]
-        assert await service.collect()(iter([b"a", b"b"])) == b"a+b"
-        assert [r async for r in service.chat()(iter([b"z"]))] == [b"z"]
+        assert await service.collect()(iter([b"a", b"b"])) == b"<a+<b>"
+        assert [r async for r in service.chat()(iter([b"z"]))] == [b"<z>"]
         assert service.server.services == ["test.Echo"]
     finally:
         await service.channel.close()
@@ -343,3 +366,44 @@ async def test_handlers_added_without_a_method_table_are_refused_by_name():
         "1 generic handler(s) came without a method table"
     )
     assert server.services == ["test.Echo"]
+
+
+@pytest.fixture
+async def guarded(tmp_path):
+    """The echo server behind tokens: every method of test.Echo needs the `write` scope."""
+    writer, reader = tokens.make("alice", "read", "write"), tokens.make("ci", "read")
+    store = TokenStore(tokens.write(tmp_path / "tokens.json", writer, reader))
+    service = Echo(CollectorRegistry(), Guard(Authenticator(store), None))
+    await service.server.start()
+    yield service, writer, reader
+    await service.channel.close()
+    await service.server.stop(None)
+
+
+async def test_every_kind_of_method_runs_as_the_caller_its_token_names(guarded):
+    echo, writer, _ = guarded
+    metadata = writer.metadata
+    assert await echo.unary("Unary")(b"whoami", metadata=metadata) == b"alice"
+    assert [r async for r in echo.stream("Stream")(b"whoami", metadata=metadata)] == [b"alice", b"alice"]
+    assert await echo.collect()(iter([b"whoami"]), metadata=metadata) == b"alice>"
+    assert [r async for r in echo.chat()(iter([b"whoami"]), metadata=metadata)] == [b"alice>"]
+
+
+async def test_every_kind_of_method_refuses_a_missing_token_or_scope_before_reading_the_request(guarded):
+    echo, _, reader = guarded
+    calls = {
+        "Unary": lambda metadata: echo.unary("Unary")(b"\xff\x01", metadata=metadata),  # unparseable too
+        "Stream": lambda metadata: echo.stream("Stream")(b"\xff\x01", metadata=metadata).read(),
+        "Collect": lambda metadata: echo.collect()(iter([b"whoami"]), metadata=metadata),
+        "Chat": lambda metadata: echo.chat()(iter([b"whoami"]), metadata=metadata).read(),
+    }
+    for method, call in calls.items():
+        missing = await _fails(call(None))
+        assert (missing.code(), missing.details()) == (grpc.StatusCode.UNAUTHENTICATED, auth.MISSING_TOKEN)
+        denied = await _fails(call(reader.metadata))
+        assert (denied.code(), denied.details()) == (
+            grpc.StatusCode.PERMISSION_DENIED,
+            f"identity 'ci' lacks the 'write' scope that {method} needs",
+        )
+        await echo.recorded(method, "UNAUTHENTICATED", 1.0)
+        await echo.recorded(method, "PERMISSION_DENIED", 1.0)
