@@ -68,6 +68,11 @@ def test_defaults_name_no_place_and_empty_details_show_the_code_alone() -> None:
     assert (str(bare), bare.method, bare.target) == ("INVALID_ARGUMENT: items[2].story: is empty", "", "")
     assert (bare.field, bare.reason) == ("items[2].story", "is empty")
     assert str(errors.from_rpc_error(_failed(grpc.StatusCode.INTERNAL, ""))) == "INTERNAL"
+    for bare in (
+        errors.ResourceExhaustedError(grpc.StatusCode.RESOURCE_EXHAUSTED, "queue full"),
+        errors.UnauthenticatedError(grpc.StatusCode.UNAUTHENTICATED, "queue full"),
+    ):
+        assert (str(bare), bare.method, bare.target) == (f"{bare.code.name}: queue full", "", "")
 
 
 def test_an_error_without_a_status_is_internal_with_its_text() -> None:
@@ -96,6 +101,14 @@ def test_an_error_without_a_status_is_internal_with_its_text() -> None:
             "the service closed the connection (Socket closed); if it serves TLS, pass --tls or --tls-ca",
         ),
         ("name resolution failed", "UNAVAILABLE: name resolution failed"),
+        *[
+            (
+                details,
+                f"the TLS handshake with the service failed ({details}); check --tls-ca (the CA that signed "
+                "the server's certificate), --tls-server-name, and for mutual TLS --tls-cert/--tls-key",
+            )
+            for details in ("Handshake read failed", "Ssl_error_syscall", "Certificate verify failed")
+        ],
     ],
 )
 def test_unavailable_says_what_to_check(details, description) -> None:
