@@ -67,6 +67,7 @@ class RecordedVisionEngine:
     def __init__(self, outputs: Sequence[str]) -> None:
         self.outputs = list(outputs)
         self.asked: list[tuple[str, SamplingParams]] = []
+        self.images: list[EncodedImage] = []
 
     async def start(self) -> None: ...
 
@@ -75,6 +76,7 @@ class RecordedVisionEngine:
 
     async def ask(self, image: EncodedImage, prompt: str, params: SamplingParams) -> Completion:
         self.asked.append((prompt, params))
+        self.images.append(image)
         return Completion(self.outputs[len(self.asked) - 1], "stop", 0, 0, self.model)
 
     async def aclose(self) -> None: ...

@@ -91,11 +91,14 @@ def test_clues_count_once_per_dimension_whatever_their_case_and_each_distinct_on
         Clue(Dimension.EVENT, "a KITE in a tree", "it got stuck"),
         Clue(Dimension.EVENT, "a dog with a sausage"),
         Clue(Dimension.TIME, "birthday candles", "it is a birthday"),
+        Clue(Dimension.LOCATION, "a Straße sign", "the street is in Germany"),
+        Clue(Dimension.LOCATION, "a STRASSE SIGN", "the street is in Germany"),
     ]
     result = scorer.score(clues)
     assert result.scorer == "rules/1"
     assert {s.dimension: (s.count, round(s.score, 7)) for s in result.by_dimension} == {
         Dimension.TIME: (1, 0.6321206),  # 1 - e^-1
+        Dimension.LOCATION: (1, 0.6321206),  # one clue: caseless matching folds "ß" to "ss"
         Dimension.EVENT: (2, 0.7768698),  # 1 - e^-1.5: a clue with its inference and a bare one
     }
 
@@ -156,6 +159,7 @@ async def test_evaluate_scores_the_clues_greedily_with_the_rule_scorer(image) ->
     engine = RecordedVisionEngine([recorded.CLUES_GOOD])
     report = await ComplexityEvaluator(engine).evaluate(image)
     assert engine.asked == [(PROMPT, SamplingParams(temperature=0.0, max_tokens=768))]
+    assert engine.images == [image]
     assert report.clues == GOOD_CLUES
     assert (report.raw, report.rejected) == (recorded.CLUES_GOOD, [])
     assert report.score.scorer == "rules/1"
@@ -183,11 +187,11 @@ async def test_evaluate_gives_up_after_one_repair_by_default(image) -> None:
         await ComplexityEvaluator(engine).evaluate(image)
     assert len(engine.asked) == 2
     assert err.value.errors == [f"no parseable clue list after 2 attempts: {recorded.CLUES_BAD!r}"]
-    engine = RecordedVisionEngine(["x" * 300] * 3)
+    engine = RecordedVisionEngine(["x" * 300, "y" * 300, "z" * 300])
     with pytest.raises(OutputError) as err:
         await ComplexityEvaluator(engine, max_repairs=2).evaluate(image)
     assert len(engine.asked) == 3
-    assert err.value.errors == [f"no parseable clue list after 3 attempts: {'x' * 200!r}"]
+    assert err.value.errors == [f"no parseable clue list after 3 attempts: {'z' * 200!r}"]  # the last, cut
 
 
 class HalfScorer:

@@ -81,7 +81,7 @@ class RuleScorer:
         counts = dict.fromkeys(DIMENSIONS, 0)
         seen: set[tuple[Dimension, str]] = set()
         for clue in clues:
-            key = (clue.dimension, clue.clue.lower())
+            key = (clue.dimension, clue.clue.casefold())  # caseless in every script: "Straße" is "STRASSE"
             if key in seen:
                 continue
             seen.add(key)
