@@ -579,10 +579,12 @@ def main() -> None:
             for bug in [] if args.no_planted else PLANTED:
                 if bug.module not in {module.name for module in modules}:
                     continue
+                started = time.monotonic()
                 outcome = run_planted(bug, tree, WORKSPACES / args.label / "planted")
                 results.setdefault("planted", {})[bug.name] = outcome
                 save(args.label, results)
-                print(f"== planted: {bug.name}: {outcome['status']} {outcome['killed_by']}", flush=True)
+                seconds = time.monotonic() - started  # one run of the module's tests: a mutant's cost
+                print(f"== planted: {bug.name}: {outcome['status']} in {seconds:.0f} s", flush=True)
             for module in [] if args.planted_only else modules:
                 print(f"== {module.name}", flush=True)
                 result = run_module(module, tree, WORKSPACES / args.label / module.name, args.jobs)
