@@ -28,7 +28,8 @@ def test_long_story_is_counted_whole_and_chunked(encoder):
     assert encoder.encode([LONG], 3)[0].shape == (1, 3 * 77, 32)
 
 
-def test_short_prompt_matches_the_pipelines_own_encoding(pipe, encoder):
+def test_short_prompt_matches_the_pipelines_own_encoding(pipe):
+    encoder = ChunkedClipEncoder(pipe.tokenizer, pipe.text_encoder)  # by default the last layer, as SD 1.x
     ours, pooled = encoder.encode([SHORT], windows=1)
     theirs, _ = pipe.encode_prompt(SHORT, torch.device("cpu"), 1, False)
     assert ours.shape == theirs.shape == (1, 77, 32) and pooled is None  # no projection in SD 1.x
