@@ -14,7 +14,7 @@ from storytelling.evaluation.alignment import (
 from storytelling.evaluation.dimensions import Dimension
 from storytelling.evaluation.judge import Judge, Verdict
 from storytelling.evaluation.keypoints import Extraction, KeyPointExtractor, KeyPointText
-from storytelling.evaluation.vision import EmbeddedVisionEngine
+from storytelling.llm.embedded import EmbeddedChatEngine
 from tests.evaluation import recorded
 from tests.evaluation.conftest import RecordedChatEngine
 
@@ -62,7 +62,7 @@ def test_controls_are_drawn_from_other_stories_without_repeating_own_points() ->
 async def test_alignment_end_to_end_on_a_tiny_random_vlm(tiny_vlm, image) -> None:
     """RANDOM-weight VLM, in-process: plumbing only. Every key point and control is asked and kept."""
     extractor = KeyPointExtractor(RecordedChatEngine([recorded.KEY_POINTS_GOOD]))
-    evaluator = AlignmentEvaluator(extractor, Judge(EmbeddedVisionEngine(tiny_vlm), top_logprobs=5))
+    evaluator = AlignmentEvaluator(extractor, Judge(EmbeddedChatEngine(tiny_vlm), top_logprobs=5))
     extraction = await evaluator.extract("A story.")
     controls = [ControlPoint(KeyPointText(EVENT, "A referee blows a whistle on a football pitch."), "other")]
     report = await evaluator.evaluate(image, extraction, controls)

@@ -5,7 +5,7 @@ import pytest
 from storytelling.evaluation.complexity import Clue, ComplexityEvaluator, RuleScorer
 from storytelling.evaluation.dimensions import DIMENSIONS, Dimension
 from storytelling.evaluation.jsonout import OutputError
-from storytelling.evaluation.vision import EmbeddedVisionEngine
+from storytelling.llm.embedded import EmbeddedChatEngine
 
 scorer = RuleScorer()
 
@@ -69,6 +69,6 @@ def test_repeated_clues_count_once() -> None:
 
 async def test_complexity_on_a_tiny_random_vlm_fails_honestly(tiny_vlm, image) -> None:
     """RANDOM weights cannot write JSON: after the bounded repair the evaluator raises, never scores."""
-    evaluator = ComplexityEvaluator(EmbeddedVisionEngine(tiny_vlm), max_repairs=1, max_tokens=8)
+    evaluator = ComplexityEvaluator(EmbeddedChatEngine(tiny_vlm), max_repairs=1, max_tokens=8)
     with pytest.raises(OutputError, match="after 2 attempts"):
         await evaluator.evaluate(image)

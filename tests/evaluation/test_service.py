@@ -6,7 +6,8 @@ import pytest
 from storytelling.evaluation.core import Evaluation
 from storytelling.evaluation.service import EvaluationService
 from storytelling.evaluation.text_measures import TextMeasurer
-from storytelling.evaluation.vision import EmbeddedVisionEngine, OpenAIVisionEngine
+from storytelling.llm.embedded import EmbeddedChatEngine
+from storytelling.llm.openai import OpenAIChatEngine
 from storytelling.runtime.testing import free_port, running_service
 from storytelling.v1 import common_pb2, evaluation_pb2, evaluation_pb2_grpc
 from tests.evaluation import recorded
@@ -55,7 +56,7 @@ async def test_evaluators_without_an_engine_say_so(stub) -> None:
 
 
 async def test_an_unreachable_judge_means_not_run(embedder, text) -> None:
-    judge = OpenAIVisionEngine(f"http://127.0.0.1:{free_port()}/v1", "absent-vlm", max_retries=0)
+    judge = OpenAIChatEngine(f"http://127.0.0.1:{free_port()}/v1", "absent-vlm", max_retries=0)
     extractor = RecordedChatEngine([recorded.KEY_POINTS_GOOD])
     core = Evaluation(embedder, text, extractors={"recorded": extractor}, judges={"down": judge})
     async with running_service(EvaluationService(core)) as channel:
@@ -105,7 +106,7 @@ async def test_alignment_through_the_service_with_a_tiny_random_vlm(embedder, te
                 by_story={DISTINCT[0]: recorded.KEY_POINTS_GOOD, DISTINCT[1]: recorded.KEY_POINTS_OTHER},
             )
         },
-        judges={"tiny": EmbeddedVisionEngine(tiny_vlm)},
+        judges={"tiny": EmbeddedChatEngine(tiny_vlm)},
         top_logprobs=5,
     )
     async with running_service(EvaluationService(core)) as channel:

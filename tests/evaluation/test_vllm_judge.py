@@ -14,8 +14,8 @@ from storytelling.evaluation.alignment import AlignmentEvaluator, ControlPoint
 from storytelling.evaluation.dimensions import Dimension
 from storytelling.evaluation.judge import Judge
 from storytelling.evaluation.keypoints import KeyPointExtractor, KeyPointText
-from storytelling.evaluation.vision import OpenAIVisionEngine
-from storytelling.llm import SamplingParams
+from storytelling.llm.openai import OpenAIChatEngine
+from storytelling.llm import ChatMessage, SamplingParams, TextPart
 from storytelling.runtime.testing import service_process
 from storytelling.v1 import common_pb2, evaluation_pb2, evaluation_pb2_grpc
 from tests.evaluation import recorded
@@ -26,26 +26,25 @@ pytestmark = pytest.mark.slow
 MODEL = "tiny-vlm-random"
 
 
-class CountingEngine(OpenAIVisionEngine):
+class CountingEngine(OpenAIChatEngine):
     """Records how many judge requests were in flight at once."""
 
     in_flight = peak = 0
 
-    async def ask(self, image, prompt, params):
+    async def chat(self, messages, params):
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         try:
-            return await super().ask(image, prompt, params)
+            return await super().chat(messages, params)
         finally:
             self.in_flight -= 1
 
 
 async def test_vllm_answers_about_the_image_with_logprobs(vllm_vlm, image) -> None:
-    engine = OpenAIVisionEngine(vllm_vlm.base_url, MODEL)
+    engine = OpenAIChatEngine(vllm_vlm.base_url, MODEL)
     assert await engine.ready() == (True, "")
-    completion = await engine.ask(
-        image, "Is there a boy?", SamplingParams(temperature=0.0, max_tokens=3, top_logprobs=20)
-    )
+    question = ChatMessage("user", (image.part(), TextPart("Is there a boy?")))
+    completion = await engine.chat([question], SamplingParams(temperature=0.0, max_tokens=3, top_logprobs=20))
     assert completion.prompt_tokens > IMAGE_SEQ_LEN  # the image's tokens reached the model
     assert completion.completion_tokens == len(completion.logprobs) >= 1
     assert len(completion.logprobs[0].top) == 20

@@ -21,8 +21,7 @@ from storytelling.evaluation.dimensions import DIMENSIONS, Dimension
 from storytelling.evaluation.images import EncodedImage
 from storytelling.evaluation.jsonout import OutputError, parse_object
 from storytelling.evaluation.scores import DimensionScore
-from storytelling.evaluation.vision import VisionEngine
-from storytelling.llm import SamplingParams
+from storytelling.llm import ChatEngine, ChatMessage, SamplingParams, TextPart
 
 PROMPT = """List the visual clues in this image and what a viewer can infer from each, using these \
 categories: time, location, character_role, character_relationship, event, event_causal_relationship, \
@@ -124,7 +123,7 @@ def parse_clues(raw: str) -> list[Clue]:
 class ComplexityEvaluator:
     def __init__(
         self,
-        engine: VisionEngine,
+        engine: ChatEngine,
         scorer: Scorer | None = None,
         *,
         max_repairs: int = 1,
@@ -138,7 +137,8 @@ class ComplexityEvaluator:
     async def evaluate(self, image: EncodedImage) -> ComplexityReport:
         prompt, rejected = PROMPT, []
         for _ in range(1 + self.max_repairs):
-            raw = (await self.engine.ask(image, prompt, self.params)).text
+            message = ChatMessage("user", (image.part(), TextPart(prompt)))
+            raw = (await self.engine.chat([message], self.params)).text
             try:
                 clues = parse_clues(raw)
             except OutputError as exc:

@@ -31,7 +31,6 @@ from storytelling.evaluation.judge import Judge
 from storytelling.evaluation.keypoints import Extraction, ExtractionError, KeyPointExtractor
 from storytelling.evaluation.scores import DimensionScore
 from storytelling.evaluation.text_measures import TextMeasurer, TextMeasures
-from storytelling.evaluation.vision import VisionEngine
 from storytelling.llm import ChatEngine
 from storytelling.runtime.errors import ServiceError, Unavailable
 
@@ -103,7 +102,7 @@ class SetSummary:
     alignment_by_dimension: list[DimensionScore] = field(default_factory=list)
 
 
-def engine_label(engine: ChatEngine | VisionEngine) -> str:
+def engine_label(engine: ChatEngine) -> str:
     return f"{engine.kind}:{engine.model}" + (f"@{engine.endpoint}" if engine.endpoint else "")
 
 
@@ -116,7 +115,7 @@ class Evaluation:
         text: TextMeasurer | None = None,
         *,
         extractors: dict[str, ChatEngine] | None = None,
-        judges: dict[str, VisionEngine] | None = None,
+        judges: dict[str, ChatEngine] | None = None,
         default_extractor: str = "",
         default_judge: str = "",
         max_repairs: int = 1,

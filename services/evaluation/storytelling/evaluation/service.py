@@ -12,7 +12,6 @@ from storytelling.evaluation.metrics import EvaluationMetrics
 from storytelling.evaluation.servicer import EvaluationServicer
 from storytelling.evaluation.settings import EvaluationSettings
 from storytelling.evaluation.text_measures import TextMeasurer
-from storytelling.evaluation.vision import build_vision_engine
 from storytelling.llm import build_engine
 from storytelling.runtime.errors import ServiceError
 from storytelling.runtime.images import DEFAULT_MAX_PIXELS
@@ -38,7 +37,7 @@ class EvaluationService(Service):
                 embedder,
                 TextMeasurer(embedder) if settings.text_measures else None,
                 extractors={name: build_engine(spec) for name, spec in settings.extractors.items()},
-                judges={name: build_vision_engine(spec) for name, spec in settings.judges.items()},
+                judges={name: build_engine(spec) for name, spec in settings.judges.items()},
                 default_extractor=settings.default_extractor,
                 default_judge=settings.default_judge,
                 max_repairs=settings.max_repairs,

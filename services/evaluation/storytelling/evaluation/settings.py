@@ -33,7 +33,8 @@ class EvaluationSettings(ServiceSettings):
     )
     judges: dict[str, EngineSpec] = Field(
         default_factory=dict,
-        description="VLM judges by name, JSON (kind openai or embedded with a model directory)",
+        description="VLM judges (and complexity readers) by name, JSON, built like every engine "
+        "(kind openai, or embedded with an image-text-to-text model directory)",
     )
     default_judge: str = Field("", description="judge (and complexity VLM) used when a request names none")
     max_repairs: int = Field(1, ge=0, le=5, description="repair requests after an unparseable model output")

@@ -110,7 +110,7 @@ class OpenAIChatEngine:
     def _body(self, messages: Sequence[ChatMessage], params: SamplingParams) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [m.as_dict() for m in messages],
+            "messages": [m.as_openai() for m in messages],
             "temperature": params.temperature,
             "top_p": params.top_p,
             "max_tokens": params.max_tokens,
