@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 D, K = 384, 5
-POOL = Path(__file__).resolve().parents[1] / "services/story/storytelling/story/pools/storytelling_v1.jsonl"
+POOL = Path(__file__).resolve().parents[1] / "clients/python/storytelling/pools/storytelling_v1.jsonl"
 
 
 def gemm_gflops(device: str, d: int = D, rows: int = 4096, cols: int = 16384, repeats: int = 5) -> float:
