@@ -1,9 +1,7 @@
 """Validation of encoded images before they reach a judge."""
 
-import io
 from dataclasses import dataclass
 
-from PIL import Image as PILImage
 
 from storytelling.runtime.images import DEFAULT_MAX_PIXELS, decode
 

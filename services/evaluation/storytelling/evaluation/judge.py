@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from storytelling.evaluation.images import EncodedImage
 from storytelling.llm import ChatEngine, ChatMessage, Completion, SamplingParams, TextPart
 
+PROMPT_VERSION = "judge/1"
 QUESTION = 'Does this image show the following? "{statement}" Answer with yes or no.'
 _STRIP = string.whitespace + string.punctuation + "▁Ġ"
 

@@ -23,6 +23,7 @@ from storytelling.evaluation.dimensions import DIMENSIONS, Dimension
 from storytelling.evaluation.embedder import Embedder
 from storytelling.evaluation.scores import DimensionScore
 
+METHOD = "rules+prototypes/1"
 COVERED = 0.5
 SIMILARITY_FLOOR, SIMILARITY_CEIL = 0.25, 0.65
 _NOT_EVENTS = frozenset({"be", "have", "do", "seem", "become"})
@@ -60,6 +61,11 @@ class TextMeasurer:
     @property
     def loaded(self) -> bool:
         return self._nlp is not None
+
+    @property
+    def method(self) -> str:
+        models = "spacy:en_core_web_sm" + (f", {self.embedder.name}" if self.embedder is not None else "")
+        return f"{METHOD} ({models})"
 
     def load(self) -> None:
         with self._lock:
