@@ -32,7 +32,7 @@ import numpy as np
 
 D, K = 384, 5
 ROOT = Path(__file__).resolve().parents[1]
-POOL = ROOT / "clients/python/storytelling/pools/storytelling_v1.jsonl"
+POOL = ROOT / "clients/python/storytelling/api/pools/storytelling_v1.jsonl"
 
 
 def pool_stories() -> list[str]:

@@ -3,7 +3,7 @@
 import pytest
 
 from storytelling.evaluation.core import Evaluation, Item, Kind
-from storytelling.pools import builtin_pools
+from storytelling.api.pools import builtin_pools
 from storytelling.v1 import common_pb2, evaluation_pb2
 from tests.evaluation.test_diversity_sets import DISTINCT, PARAPHRASES
 

@@ -10,7 +10,7 @@ from storytelling.evaluation.service import EvaluationService
 from storytelling.evaluation.text_measures import TextMeasurer
 from storytelling.llm.embedded import EmbeddedChatEngine
 from storytelling.llm.openai import OpenAIChatEngine
-from storytelling.pools import builtin_pools
+from storytelling.api.pools import builtin_pools
 from storytelling.runtime.testing import free_port, running_service
 from storytelling.v1 import common_pb2, evaluation_pb2, evaluation_pb2_grpc
 from tests.evaluation import recorded

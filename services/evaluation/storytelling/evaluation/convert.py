@@ -24,7 +24,7 @@ from storytelling.evaluation.summary import (
 )
 from storytelling.evaluation.text_measures import TextMeasures
 from storytelling.llm import SamplingParams
-from storytelling.pools import PoolRegistry
+from storytelling.api.pools import PoolRegistry
 from storytelling.runtime.errors import InvalidArgument
 from storytelling.v1 import common_pb2, evaluation_pb2
 

@@ -32,7 +32,7 @@ from storytelling.evaluation.provenance import EngineRef, Provenance, Rejected
 from storytelling.evaluation.summary import Member, SetSummary, summarize
 from storytelling.evaluation.text_measures import TextMeasurer, TextMeasures
 from storytelling.llm import ChatEngine
-from storytelling.pools import Pool, PoolRegistry, builtin_pools
+from storytelling.api.pools import Pool, PoolRegistry, builtin_pools
 from storytelling.runtime.errors import ServiceError, Unavailable
 
 R = TypeVar("R")

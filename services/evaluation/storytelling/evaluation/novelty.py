@@ -16,7 +16,7 @@ import numpy as np
 
 from storytelling.evaluation.embedder import Embedder
 from storytelling.evaluation.knn import knn
-from storytelling.pools import Pool
+from storytelling.api.pools import Pool
 
 MEMORISATION_THRESHOLD = 0.9
 

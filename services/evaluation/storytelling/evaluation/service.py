@@ -13,7 +13,7 @@ from storytelling.evaluation.servicer import EvaluationServicer
 from storytelling.evaluation.settings import EvaluationSettings
 from storytelling.evaluation.text_measures import TextMeasurer
 from storytelling.llm import build_engine
-from storytelling.pools import PoolRegistry, builtin_pools, load_pool
+from storytelling.api.pools import PoolRegistry, builtin_pools, load_pool
 from storytelling.runtime.errors import ServiceError
 from storytelling.runtime.images import DEFAULT_MAX_PIXELS
 from storytelling.runtime.service import Service

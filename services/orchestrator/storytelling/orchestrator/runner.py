@@ -16,7 +16,7 @@ from google.protobuf import timestamp_pb2
 
 from storytelling.api import vocabulary
 from storytelling.api.layout import JobFiles, image_metadata
-from storytelling.pools import parse_pool
+from storytelling.api.pools import parse_pool
 from storytelling.runtime.errors import ServiceError
 from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2, render_pb2
 
