@@ -127,7 +127,7 @@ def main() -> None:
         "--exact-max", type=int, default=100_000, help="largest n timed with a full exact run"
     )
     parser.add_argument("--max-queries", type=int, default=2000, help="query rows timed above --exact-max")
-    parser.add_argument("--nprobe", type=int, default=32)
+    parser.add_argument("--nprobe", type=int, default=16)
     parser.add_argument("--embed", type=int, default=320, help="stories to embed; 0 skips")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)

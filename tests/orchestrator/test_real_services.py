@@ -4,6 +4,7 @@ takes minutes per story on a loaded 2-core machine, and story-service wiring is 
 StoryClient against a real server in test_clients.py."""
 
 import asyncio
+import difflib
 import json
 import os
 import subprocess
@@ -64,7 +65,10 @@ async def test_a_job_through_the_real_render_and_evaluation_services(tmp_path: P
     evaluated = json_format.Parse(
         (folder / "evaluation" / "summary.json").read_text(), evaluation_pb2.SetSummary()
     )
-    assert numbers(evaluated) == numbers(done.summary), "a job and storytelling evaluate must agree"
+    differences = list(
+        difflib.unified_diff(str(numbers(done.summary)).splitlines(), str(numbers(evaluated)).splitlines())
+    )
+    assert not differences, "a job and storytelling evaluate must agree:\n" + "\n".join(differences)
 
     assert events[-1].finished.state == pipeline_pb2.JOB_STATE_SUCCEEDED
     assert done.items_succeeded == ITEMS, [item.error for item in done.items]

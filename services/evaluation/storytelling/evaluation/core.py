@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
+import numpy as np
+
 from storytelling.evaluation import judge as judge_prompt
 from storytelling.evaluation import keypoints
 from storytelling.evaluation.alignment import AlignmentEvaluator, AlignmentReport
@@ -188,7 +190,7 @@ class Evaluation:
         )
 
     async def novelty(self, items: Sequence[Item]) -> list[Outcome[NoveltyReport]]:
-        """Novelty of each item's story against its exemplars and the default pool, embedded in one batch."""
+        """Novelty of each item's story against its exemplars and the default pool."""
         start = time.perf_counter()
         pool = self._pool_embeddings.get(self.pools.default)
         if pool is None:
@@ -196,7 +198,9 @@ class Evaluation:
                 self.pools.get(""), self.embedder
             )
         texts = [it.story for it in items] + [text for it in items for text in it.exemplars]
-        vectors = await asyncio.to_thread(self.embedder.encode, texts)
+        # One text per forward pass: batch padding changes low-order bits (bfloat16 especially), and an
+        # item's novelty must not depend on the items it happened to be evaluated with.
+        vectors = await asyncio.to_thread(lambda: np.concatenate([self.embedder.encode([t]) for t in texts]))
         await asyncio.to_thread(lambda: pool.vectors)  # embeds the pool once, off the event loop
         own, at = [], len(items)
         for it in items:
@@ -306,7 +310,7 @@ class Evaluation:
         options: AlignmentOptions = AlignmentOptions(),
     ) -> AsyncIterator[ItemResult]:
         """Yields each item's result as it completes: the same result EvaluateItem gives for the item
-        (its controls are its own), with novelty embedded for the whole set in one batch."""
+        (its controls are its own, its novelty embedded on its own)."""
         novelties: Sequence[Outcome[NoveltyReport] | None] = (
             await self.novelty(items) if Kind.NOVELTY in kinds else [None] * len(items)
         )

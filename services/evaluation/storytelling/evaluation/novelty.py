@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from storytelling.evaluation.embedder import Embedder
-from storytelling.evaluation.knn import knn
 from storytelling.api.pools import Pool
 
 MEMORISATION_THRESHOLD = 0.9
@@ -57,18 +56,22 @@ def novelty(
 ) -> list[NoveltyReport]:
     """One report per row of `stories` (unit-norm embeddings); `exemplars[i]` holds story i's exemplar
     embeddings (zero rows: no exemplar novelty)."""
-    nearest = knn(pool.vectors, 1, queries=stories)  # tiled: a large pool never meets a large set whole
     reports = []
     for i, own in enumerate(exemplars):
-        memorisation = float(np.clip(nearest.similarities[i, 0], -1.0, 1.0))
-        exemplar_novelty = float(np.clip(1.0 - (own @ stories[i]).max(), 0.0, 2.0)) if len(own) else None
+        # One story against the pool at a time, in float64: the same story gets the same numbers whether it
+        # is evaluated alone or in a set (a GEMM over several stories may round differently).
+        similarity = pool.vectors.astype(np.float64) @ stories[i].astype(np.float64)
+        nearest = int(similarity.argmax())
+        memorisation = float(np.clip(similarity[nearest], -1.0, 1.0))
+        closest = (own.astype(np.float64) @ stories[i].astype(np.float64)).max() if len(own) else None
+        exemplar_novelty = None if closest is None else float(np.clip(1.0 - closest, 0.0, 2.0))
         reports.append(
             NoveltyReport(
                 exemplar_novelty=exemplar_novelty,
                 exemplars=len(own),
                 pool_novelty=float(np.clip(1.0 - memorisation, 0.0, 2.0)),
                 memorisation=memorisation,
-                nearest_pool_story=(pool.pool.name, pool.pool.entries[nearest.indices[i, 0]].id),
+                nearest_pool_story=(pool.pool.name, pool.pool.entries[nearest].id),
                 memorised=memorisation >= threshold,
                 threshold=threshold,
             )
