@@ -32,6 +32,11 @@ class EmbeddedChatEngine(InProcessModel):
         self._source = model
 
     async def chat(self, messages: Sequence[ChatMessage], params: SamplingParams) -> Completion:
+        if params.json_schema is not None:
+            raise InvalidArgument(
+                f"json_schema: the embedded engine ({self.model}) cannot constrain decoding to a schema; "
+                "use an openai engine (vLLM) for structured output"
+            )
         return await self._run(self._generate, messages, params, deadlines.remaining())
 
     def _load(self) -> tuple[Any, Any]:

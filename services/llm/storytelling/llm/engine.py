@@ -79,6 +79,16 @@ class ChatMessage:
 
 
 @dataclass(frozen=True)
+class JsonSchema:
+    """A constraint on the answer: JSON valid under `schema`, enforced while decoding by engines that can
+    (vLLM's structured outputs through the OpenAI `response_format`). `name` identifies the schema and
+    its version in requests and provenance, for example "key_points_v1"."""
+
+    name: str
+    schema: dict[str, Any] = field(hash=False, compare=True)
+
+
+@dataclass(frozen=True)
 class SamplingParams:
     """What the engine samples with; `temperature == 0` means greedy decoding."""
 
@@ -89,6 +99,8 @@ class SamplingParams:
     # Number of alternatives to return per generated token (None: no log-probabilities).
     top_logprobs: int | None = None
     stop: tuple[str, ...] = ()
+    # Constrained decoding to a JSON schema (None: free text). Engines that cannot constrain refuse it.
+    json_schema: JsonSchema | None = None
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,11 @@ class OpenAIChatEngine:
         if params.top_logprobs is not None:
             body["logprobs"] = True
             body["top_logprobs"] = params.top_logprobs
+        if params.json_schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": params.json_schema.name, "schema": params.json_schema.schema},
+            }
         return body
 
     async def _post_with_retries(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
