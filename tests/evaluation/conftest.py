@@ -38,6 +38,7 @@ class RecordedChatEngine:
         self.outputs = list(outputs)
         self.by_story = by_story or {}
         self.conversations: list[list[ChatMessage]] = []
+        self.params: list[SamplingParams] = []
 
     async def start(self) -> None: ...
 
@@ -46,6 +47,7 @@ class RecordedChatEngine:
 
     async def chat(self, messages: Sequence[ChatMessage], params: SamplingParams) -> Completion:
         self.conversations.append(list(messages))
+        self.params.append(params)
         keyed = [out for story, out in self.by_story.items() if story in messages[1].content]
         text = keyed[0] if keyed else self.outputs[min(len(self.conversations), len(self.outputs)) - 1]
         return Completion(text, "stop", 0, 0, self.model)

@@ -7,6 +7,8 @@ import pytest
 
 from storytelling.evaluation.core import Evaluation
 from storytelling.evaluation.service import EvaluationService
+from storytelling.evaluation.settings import EvaluationSettings
+from storytelling.llm import EngineSpec
 from storytelling.evaluation.text_measures import TextMeasurer
 from storytelling.llm.embedded import EmbeddedChatEngine
 from storytelling.llm.openai import OpenAIChatEngine
@@ -73,6 +75,13 @@ async def test_an_unreachable_judge_means_not_run(embedder, text) -> None:
     for result in (complexity, alignment):
         assert result.status.state == NOT_RUN and "VLM judge openai:absent-vlm@" in result.status.reason
         assert result.score == 0.0
+
+
+def test_structured_extraction_is_refused_at_startup_for_engines_that_cannot_constrain() -> None:
+    extractors = {"local": EngineSpec(kind="embedded"), "vllm": EngineSpec(kind="openai", model="m")}
+    with pytest.raises(ValueError, match="json_schema needs openai engines; local cannot"):
+        EvaluationSettings(extractors=extractors, extractor_output="json_schema")
+    assert EvaluationSettings(extractors=extractors).extractor_output == "parsed"
 
 
 async def test_diversity_rpc(stub) -> None:

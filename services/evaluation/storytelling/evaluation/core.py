@@ -16,7 +16,6 @@ from typing import TypeVar
 import numpy as np
 
 from storytelling.evaluation import judge as judge_prompt
-from storytelling.evaluation import keypoints
 from storytelling.evaluation.alignment import AlignmentEvaluator, AlignmentReport
 from storytelling.evaluation.ann import DEFAULT_NPROBE
 from storytelling.evaluation.complexity import PROMPT_VERSION as COMPLEXITY_PROMPT_VERSION
@@ -27,7 +26,7 @@ from storytelling.evaluation.embedder import Embedder
 from storytelling.evaluation.images import EncodedImage
 from storytelling.evaluation.jsonout import OutputError
 from storytelling.evaluation.judge import Judge
-from storytelling.evaluation.keypoints import Attempt, ExtractionError, KeyPointExtractor
+from storytelling.evaluation.keypoints import Attempt, ExtractionError, KeyPointExtractor, OutputMode
 from storytelling.evaluation.novelty import MEMORISATION_THRESHOLD, NoveltyReport, PoolEmbeddings, novelty
 from storytelling.evaluation.outcome import Outcome, State, Status
 from storytelling.evaluation.provenance import EngineRef, Provenance, Rejected
@@ -94,6 +93,7 @@ class Evaluation:
         judges: dict[str, ChatEngine] | None = None,
         default_extractor: str = "",
         default_judge: str = "",
+        extractor_output: OutputMode = OutputMode.PARSED,
         pools: PoolRegistry | None = None,
         scorer: Scorer | None = None,
         max_repairs: int = 1,
@@ -113,6 +113,7 @@ class Evaluation:
         self.judges = judges or {}
         self.default_extractor = default_extractor or next(iter(self.extractors), "")
         self.default_judge = default_judge or next(iter(self.judges), "")
+        self.extractor_output = extractor_output
         self.pools = pools or PoolRegistry(builtin_pools())
         self.scorer = scorer or RuleScorer()
         self.max_repairs = max_repairs
@@ -248,13 +249,13 @@ class Evaluation:
             return Outcome(Status(State.NOT_RUN, why))
         extractor, judge = engines
         evaluator = AlignmentEvaluator(
-            KeyPointExtractor(extractor, max_repairs=self.max_repairs),
+            KeyPointExtractor(extractor, max_repairs=self.max_repairs, mode=self.extractor_output),
             Judge(judge, top_logprobs=self.top_logprobs),
         )
         candidates, pool_name = self._control_stories(options)
         seed = self.seed if options.control_seed is None else options.control_seed
         provenance = Provenance(
-            extractor_prompt_version=keypoints.PROMPT_VERSION,
+            extractor_prompt_version=evaluator.extractor.prompt_version,
             prompt_version=judge_prompt.PROMPT_VERSION,
             extractor=EngineRef.of(extractor),
             judge=EngineRef.of(judge),

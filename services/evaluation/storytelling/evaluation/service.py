@@ -8,6 +8,7 @@ from prometheus_client.registry import Collector
 
 from storytelling.evaluation.core import Evaluation
 from storytelling.evaluation.embedder import SentenceEmbedder
+from storytelling.evaluation.keypoints import OutputMode
 from storytelling.evaluation.metrics import EvaluationMetrics
 from storytelling.evaluation.servicer import EvaluationServicer
 from storytelling.evaluation.settings import EvaluationSettings
@@ -49,6 +50,7 @@ class EvaluationService(Service):
                 extractors={name: build_engine(spec) for name, spec in settings.extractors.items()},
                 judges={name: build_engine(spec) for name, spec in settings.judges.items()},
                 default_extractor=settings.default_extractor,
+                extractor_output=OutputMode(settings.extractor_output),
                 default_judge=settings.default_judge,
                 max_repairs=settings.max_repairs,
                 top_logprobs=settings.top_logprobs,

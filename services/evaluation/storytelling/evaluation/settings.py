@@ -60,6 +60,12 @@ class EvaluationSettings(ServiceSettings):
     default_extractor: str = Field(
         "", description="extractor used when a request names none; empty: the first"
     )
+    extractor_output: Literal["parsed", "json_schema"] = Field(
+        "parsed",
+        description="parsed: free text, parsed and repaired (every engine); json_schema: decoding "
+        "constrained to the key-point schema (openai engines whose server has structured outputs, as "
+        "vLLM), so that small models write valid key points",
+    )
     judges: dict[str, EngineSpec] = Field(
         default_factory=dict,
         description="VLM judges (and complexity readers) by name, JSON, built like every engine "
@@ -86,4 +92,11 @@ class EvaluationSettings(ServiceSettings):
         ):
             if default and default not in engines:
                 raise ValueError(f"{name} {default!r} is not configured (have {sorted(engines)})")
+        if self.extractor_output == "json_schema":
+            embedded = sorted(name for name, spec in self.extractors.items() if spec.kind != "openai")
+            if embedded:
+                raise ValueError(
+                    f"extractor_output json_schema needs openai engines; {', '.join(embedded)} cannot "
+                    "constrain decoding"
+                )
         return self
