@@ -134,7 +134,7 @@ def test_evaluate_a_research_folder(address: str, tmp_path: Path) -> None:
     assert "3 stories, 2 with an image" in result.stdout
     assert "skipping 1 stories without an image (0003)" in result.stderr
     assert "0001: alignment not run (no vision-language judge configured), complexity 0.077" in result.stdout
-    assert "set of 2: diversity 0.300 (Vendi 1.20)" in result.stdout
+    assert "set of 2, diversity 0.300 (Vendi 1.20), mean alignment not run" in result.stdout
     out = folder / "evaluation"
     assert sorted(p.name for p in (out / "items").iterdir()) == ["00000", "00001"]
     assert (out / "items" / "00000" / "image.png").read_bytes() == png(1)
@@ -170,7 +170,7 @@ def test_evaluate_text_files_and_bad_folders(address: str, tmp_path: Path) -> No
     bad.mkdir()
     (bad / "stories.jsonl").write_text('{"id": "x", "story": "fine"}\n{"id": "y"}\n')
     broken = storytelling("evaluate", str(bad), address=address)
-    assert broken.returncode == 1 and "stories.jsonl:2: needs an id" in broken.stderr
+    assert broken.returncode == 1 and "stories.jsonl:2: needs a story" in broken.stderr
     (folder / "a.jpg").write_text("not an image")
     not_image = storytelling("evaluate", str(folder), address=address)
     assert (

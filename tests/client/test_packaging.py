@@ -18,7 +18,12 @@ def test_wheel_works_in_a_bare_venv(address: str, tmp_path: Path) -> None:
 
     def run(*command: str | Path) -> str:
         result = subprocess.run(
-            [str(c) for c in command], check=False, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+            [str(c) for c in command],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
             env=bare,
         )
         assert result.returncode == 0, f"{command}:\n{result.stdout}\n{result.stderr}"
@@ -54,7 +59,11 @@ def test_wheel_works_in_a_bare_venv(address: str, tmp_path: Path) -> None:
     # Without the services installed, `stack up` says what is missing instead of failing obscurely.
     stack = subprocess.run(
         [tmp_path / "venv" / "bin" / "storytelling", "stack", "up"],
-        capture_output=True, text=True, timeout=60, env=bare, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=bare,
+        cwd=tmp_path,
     )
     assert stack.returncode == 1
     assert "storytelling.stack.local is not importable" in stack.stderr

@@ -27,7 +27,7 @@ import pytest
 from storytelling.client import Client, job_spec
 from storytelling.evaluation.core import Evaluation
 from storytelling.evaluation.service import EvaluationService
-from storytelling.evaluation.vision import OpenAIVisionEngine
+from storytelling.llm.openai import OpenAIChatEngine
 from storytelling.runtime.config import ServiceSettings
 from storytelling.runtime.process import free_port
 from storytelling.runtime.testing import running_service
@@ -85,7 +85,7 @@ async def evaluation_with_the_judge(embedder, vllm_vlm, metrics_port: int) -> As
     # Different key points per story: each item's controls are the other's (never one of its own).
     by_story = {DISTINCT[0]: recorded.KEY_POINTS_GOOD, DISTINCT[1]: recorded.KEY_POINTS_OTHER}
     extractor = RecordedChatEngine([recorded.KEY_POINTS_GOOD], by_story=by_story)
-    judge = OpenAIVisionEngine(vllm_vlm.base_url, JUDGE)
+    judge = OpenAIChatEngine(vllm_vlm.base_url, JUDGE)
     core = Evaluation(embedder, None, extractors={"recorded": extractor}, judges={"judge": judge},
                       default_extractor="recorded", default_judge="judge")  # fmt: skip
     settings = ServiceSettings(port=0, metrics_port=metrics_port, ready_poll_s=0.05)

@@ -38,6 +38,7 @@ class RecordedChatEngine:
         self.outputs = list(outputs)
         self.by_story = by_story or {}
         self.conversations: list[list[ChatMessage]] = []
+        self.params: list[SamplingParams] = []
 
     async def start(self) -> None: ...
 
@@ -46,37 +47,9 @@ class RecordedChatEngine:
 
     async def chat(self, messages: Sequence[ChatMessage], params: SamplingParams) -> Completion:
         self.conversations.append(list(messages))
+        self.params.append(params)
         keyed = [out for story, out in self.by_story.items() if story in messages[1].content]
         text = keyed[0] if keyed else self.outputs[min(len(self.conversations), len(self.outputs)) - 1]
         return Completion(text, "stop", 0, 0, self.model)
-
-    async def aclose(self) -> None: ...
-
-
-class RecordedVisionEngine:
-    """Replays recorded VLM answers in order and keeps each prompt and sampling parameters it was sent.
-
-    Like RecordedChatEngine, only for tests about our handling of given outputs (parsing, repair); the
-    vision engines themselves run against a real model in test_vllm_judge.py and the tiny random VLM tests.
-    """
-
-    kind = "recorded"
-    endpoint = ""
-    model = "recorded-outputs"
-
-    def __init__(self, outputs: Sequence[str]) -> None:
-        self.outputs = list(outputs)
-        self.asked: list[tuple[str, SamplingParams]] = []
-        self.images: list[EncodedImage] = []
-
-    async def start(self) -> None: ...
-
-    async def ready(self) -> tuple[bool, str]:
-        return True, ""
-
-    async def ask(self, image: EncodedImage, prompt: str, params: SamplingParams) -> Completion:
-        self.asked.append((prompt, params))
-        self.images.append(image)
-        return Completion(self.outputs[len(self.asked) - 1], "stop", 0, 0, self.model)
 
     async def aclose(self) -> None: ...

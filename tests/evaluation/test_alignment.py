@@ -1,20 +1,13 @@
 """Alignment scoring, control key points and the judge's false-yes rate."""
 
-import random
-
 import pytest
 
-from storytelling.evaluation.alignment import (
-    AlignmentEvaluator,
-    ControlPoint,
-    JudgedKeyPoint,
-    draw_controls,
-    summarize,
-)
+from storytelling.evaluation.alignment import AlignmentEvaluator, JudgedKeyPoint, summarize
+from storytelling.evaluation.controls import ControlPoint
 from storytelling.evaluation.dimensions import Dimension
 from storytelling.evaluation.judge import Judge, Verdict
 from storytelling.evaluation.keypoints import Extraction, KeyPointExtractor, KeyPointText
-from storytelling.evaluation.vision import EmbeddedVisionEngine
+from storytelling.llm.embedded import EmbeddedChatEngine
 from tests.evaluation import recorded
 from tests.evaluation.conftest import RecordedChatEngine
 
@@ -48,21 +41,10 @@ def test_no_controls_means_no_false_yes_rate() -> None:
     assert summarize(Extraction([own[0].key_point], "raw"), own).false_yes_rate is None
 
 
-def test_controls_are_drawn_from_other_stories_without_repeating_own_points() -> None:
-    own = [KeyPointText(EVENT, "A boy falls off a bike.")]
-    pool = [ControlPoint(KeyPointText(EVENT, "A boy falls off a bike."), "s2")] + [
-        ControlPoint(KeyPointText(EVENT, f"A dog number {i} barks loudly."), f"s{i}") for i in range(10)
-    ]
-    drawn = draw_controls(pool, 3, own, random.Random(0))
-    assert len(drawn) == 3 and all(c.key_point.text != own[0].text for c in drawn)
-    assert drawn == draw_controls(pool, 3, own, random.Random(0))  # seeded
-    assert len(draw_controls(pool[:2], 5, own, random.Random(0))) == 1  # capped by the pool
-
-
 async def test_alignment_end_to_end_on_a_tiny_random_vlm(tiny_vlm, image) -> None:
     """RANDOM-weight VLM, in-process: plumbing only. Every key point and control is asked and kept."""
     extractor = KeyPointExtractor(RecordedChatEngine([recorded.KEY_POINTS_GOOD]))
-    evaluator = AlignmentEvaluator(extractor, Judge(EmbeddedVisionEngine(tiny_vlm), top_logprobs=5))
+    evaluator = AlignmentEvaluator(extractor, Judge(EmbeddedChatEngine(tiny_vlm), top_logprobs=5))
     extraction = await evaluator.extract("A story.")
     controls = [ControlPoint(KeyPointText(EVENT, "A referee blows a whistle on a football pitch."), "other")]
     report = await evaluator.evaluate(image, extraction, controls)

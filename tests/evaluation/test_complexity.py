@@ -12,11 +12,12 @@ from storytelling.evaluation.complexity import (
 )
 from storytelling.evaluation.dimensions import DIMENSIONS, Dimension
 from storytelling.evaluation.jsonout import OutputError
+from storytelling.evaluation.provenance import Rejected
 from storytelling.evaluation.scores import DimensionScore
-from storytelling.evaluation.vision import EmbeddedVisionEngine
-from storytelling.llm import SamplingParams
+from storytelling.llm import ChatMessage, SamplingParams, TextPart
+from storytelling.llm.embedded import EmbeddedChatEngine
 from tests.evaluation import recorded
-from tests.evaluation.conftest import RecordedVisionEngine
+from tests.evaluation.conftest import RecordedChatEngine
 
 scorer = RuleScorer()
 
@@ -80,7 +81,7 @@ def test_repeated_clues_count_once() -> None:
 
 async def test_complexity_on_a_tiny_random_vlm_fails_honestly(tiny_vlm, image) -> None:
     """RANDOM weights cannot write JSON: after the bounded repair the evaluator raises, never scores."""
-    evaluator = ComplexityEvaluator(EmbeddedVisionEngine(tiny_vlm), max_repairs=1, max_tokens=8)
+    evaluator = ComplexityEvaluator(EmbeddedChatEngine(tiny_vlm), max_repairs=1, max_tokens=8)
     with pytest.raises(OutputError, match="after 2 attempts"):
         await evaluator.evaluate(image)
 
@@ -155,42 +156,49 @@ def test_parse_clues_names_every_fault(raw, errors) -> None:
     assert err.value.errors == errors
 
 
+def asked(image, prompt: str) -> list[ChatMessage]:
+    return [ChatMessage("user", (image.part(), TextPart(prompt)))]
+
+
 async def test_evaluate_scores_the_clues_greedily_with_the_rule_scorer(image) -> None:
-    engine = RecordedVisionEngine([recorded.CLUES_GOOD])
-    report = await ComplexityEvaluator(engine).evaluate(image)
-    assert engine.asked == [(PROMPT, SamplingParams(temperature=0.0, max_tokens=768))]
-    assert engine.images == [image]
-    assert report.clues == GOOD_CLUES
-    assert (report.raw, report.rejected) == (recorded.CLUES_GOOD, [])
+    engine = RecordedChatEngine([recorded.CLUES_GOOD])
+    rejected: list[Rejected] = []
+    report = await ComplexityEvaluator(engine).evaluate(image, rejected)
+    assert engine.conversations == [asked(image, PROMPT)]
+    assert engine.params == [SamplingParams(temperature=0.0, max_tokens=768)]
+    assert (report.clues, report.raw, rejected) == (GOOD_CLUES, recorded.CLUES_GOOD, [])
     assert report.score.scorer == "rules/1"
     assert report.score.score == pytest.approx(GOOD_SCORE, abs=1e-7)
 
 
 async def test_evaluate_asks_again_with_the_errors_and_keeps_the_rejected_output(image) -> None:
-    engine = RecordedVisionEngine([recorded.CLUES_BAD, recorded.CLUES_GOOD])
-    report = await ComplexityEvaluator(engine, max_tokens=300).evaluate(image)
-    assert [prompt for prompt, _ in engine.asked] == [
-        PROMPT,
-        f"{PROMPT}\nYour previous reply was rejected: {BAD_ERRORS}. Reply with only the corrected JSON object.",
+    engine = RecordedChatEngine([recorded.CLUES_BAD, recorded.CLUES_GOOD])
+    rejected: list[Rejected] = []
+    report = await ComplexityEvaluator(engine, max_tokens=300).evaluate(image, rejected)
+    assert engine.conversations == [
+        asked(image, PROMPT),
+        asked(
+            image,
+            f"{PROMPT}\nYour previous reply was rejected: {BAD_ERRORS}. Reply with only the corrected JSON object.",
+        ),
     ]
-    assert engine.asked[1][1] == SamplingParams(temperature=0.0, max_tokens=300)
-    assert (report.clues, report.raw, report.rejected) == (
-        GOOD_CLUES,
-        recorded.CLUES_GOOD,
-        [recorded.CLUES_BAD],
-    )
+    assert engine.params[1] == SamplingParams(temperature=0.0, max_tokens=300)
+    assert (report.clues, report.raw) == (GOOD_CLUES, recorded.CLUES_GOOD)
+    assert rejected == [Rejected("invalid_clues", BAD_ERRORS, recorded.CLUES_BAD)]
 
 
-async def test_evaluate_gives_up_after_one_repair_by_default(image) -> None:
-    engine = RecordedVisionEngine([recorded.CLUES_BAD] * 3)
+async def test_evaluate_gives_up_after_one_repair_by_default_and_keeps_every_rejected_output(image) -> None:
+    engine = RecordedChatEngine([recorded.CLUES_BAD] * 3)
+    rejected: list[Rejected] = []
     with pytest.raises(OutputError) as err:
-        await ComplexityEvaluator(engine).evaluate(image)
-    assert len(engine.asked) == 2
+        await ComplexityEvaluator(engine).evaluate(image, rejected)
+    assert len(engine.conversations) == 2
+    assert rejected == [Rejected("invalid_clues", BAD_ERRORS, recorded.CLUES_BAD)] * 2
     assert err.value.errors == [f"no parseable clue list after 2 attempts: {recorded.CLUES_BAD!r}"]
-    engine = RecordedVisionEngine(["x" * 300, "y" * 300, "z" * 300])
+    engine = RecordedChatEngine(["x" * 300, "y" * 300, "z" * 300])
     with pytest.raises(OutputError) as err:
         await ComplexityEvaluator(engine, max_repairs=2).evaluate(image)
-    assert len(engine.asked) == 3
+    assert len(engine.conversations) == 3
     assert err.value.errors == [f"no parseable clue list after 3 attempts: {'z' * 200!r}"]  # the last, cut
 
 
@@ -204,6 +212,6 @@ class HalfScorer:
 
 
 async def test_evaluate_uses_the_scorer_it_is_given(image) -> None:
-    engine = RecordedVisionEngine([recorded.CLUES_GOOD])
+    engine = RecordedChatEngine([recorded.CLUES_GOOD])
     report = await ComplexityEvaluator(engine, HalfScorer()).evaluate(image)
     assert report.score == ComplexityScore(0.5, [DimensionScore(Dimension.EVENT, 0.5, 4)], "half/1")

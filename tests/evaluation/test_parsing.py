@@ -1,6 +1,7 @@
 """Strict parsing and validation of extractor, VLM and judge outputs, and the bounded repair retry."""
 
 import math
+import re
 
 import pytest
 
@@ -8,9 +9,13 @@ from storytelling.evaluation.complexity import parse_clues
 from storytelling.evaluation.dimensions import Dimension
 from storytelling.evaluation.jsonout import OutputError, parse_object
 from storytelling.evaluation.judge import score_completion, word, yes_probability
+from storytelling.evaluation.dimensions import DIMENSIONS
 from storytelling.evaluation.keypoints import (
+    SCHEMA,
+    SENTENCE_PATTERN,
     ExtractionError,
     KeyPointExtractor,
+    OutputMode,
     parse_key_points,
     sentence_errors,
 )
@@ -95,6 +100,37 @@ async def test_repair_is_bounded() -> None:
     with pytest.raises(ExtractionError) as caught:
         await KeyPointExtractor(llm, max_repairs=2).extract("A boy steals cookies.")
     assert len(llm.conversations) == 3 and len(caught.value.attempts) == 3
+
+
+def test_the_schema_asks_for_the_seven_categories_and_nothing_else() -> None:
+    schema = SCHEMA.schema
+    assert schema["required"] == [d.value for d in DIMENSIONS] == list(schema["properties"])
+    assert schema["additionalProperties"] is False
+
+
+def test_the_schema_sentence_pattern_admits_good_key_points_and_refuses_broken_ones() -> None:
+    for point in parse_key_points(recorded.KEY_POINTS_GOOD):
+        assert re.search(SENTENCE_PATTERN, point.text), point.text
+    broken = (
+        "a boy is reaching into a cookie jar.",  # no capital
+        "A boy is reaching into a cookie jar",  # no full stop
+        "A boy reaches. The jar falls over.",  # two sentences
+        "Boy reaching.",  # two words
+        "A boy " + "very " * 20 + "tall reaches up.",  # longer than the schema allows
+    )
+    for text in broken:
+        assert not re.search(SENTENCE_PATTERN, text), text
+    assert all(sentence_errors(text) for text in broken[:4])  # what the schema shares with validation
+
+
+async def test_json_schema_mode_constrains_every_attempt_and_names_the_schema_in_its_version() -> None:
+    llm = RecordedChatEngine([recorded.KEY_POINTS_PROSE, recorded.KEY_POINTS_GOOD])
+    extractor = KeyPointExtractor(llm, mode=OutputMode.JSON_SCHEMA)
+    await extractor.extract("A boy steals cookies.")
+    assert [p.json_schema for p in llm.params] == [SCHEMA, SCHEMA]  # the repair too
+    assert extractor.prompt_version == "keypoints/1+key_points_v1"
+    parsed = KeyPointExtractor(llm)
+    assert parsed.params.json_schema is None and parsed.prompt_version == "keypoints/1"
 
 
 def test_clues_parse_and_reject() -> None:

@@ -1,12 +1,18 @@
 """The gRPC service in-process (full runtime handler chain): results, honest statuses, bad input."""
 
+import json
+
 import grpc
 import pytest
 
 from storytelling.evaluation.core import Evaluation
 from storytelling.evaluation.service import EvaluationService
+from storytelling.evaluation.settings import EvaluationSettings
+from storytelling.llm import EngineSpec
 from storytelling.evaluation.text_measures import TextMeasurer
-from storytelling.evaluation.vision import EmbeddedVisionEngine, OpenAIVisionEngine
+from storytelling.llm.embedded import EmbeddedChatEngine
+from storytelling.llm.openai import OpenAIChatEngine
+from storytelling.api.pools import builtin_pools
 from storytelling.runtime.testing import free_port, running_service
 from storytelling.v1 import common_pb2, evaluation_pb2, evaluation_pb2_grpc
 from tests.evaluation import recorded
@@ -55,7 +61,7 @@ async def test_evaluators_without_an_engine_say_so(stub) -> None:
 
 
 async def test_an_unreachable_judge_means_not_run(embedder, text) -> None:
-    judge = OpenAIVisionEngine(f"http://127.0.0.1:{free_port()}/v1", "absent-vlm", max_retries=0)
+    judge = OpenAIChatEngine(f"http://127.0.0.1:{free_port()}/v1", "absent-vlm", max_retries=0)
     extractor = RecordedChatEngine([recorded.KEY_POINTS_GOOD])
     core = Evaluation(embedder, text, extractors={"recorded": extractor}, judges={"down": judge})
     async with running_service(EvaluationService(core)) as channel:
@@ -69,6 +75,13 @@ async def test_an_unreachable_judge_means_not_run(embedder, text) -> None:
     for result in (complexity, alignment):
         assert result.status.state == NOT_RUN and "VLM judge openai:absent-vlm@" in result.status.reason
         assert result.score == 0.0
+
+
+def test_structured_extraction_is_refused_at_startup_for_engines_that_cannot_constrain() -> None:
+    extractors = {"local": EngineSpec(kind="embedded"), "vllm": EngineSpec(kind="openai", model="m")}
+    with pytest.raises(ValueError, match="json_schema needs openai engines; local cannot"):
+        EvaluationSettings(extractors=extractors, extractor_output="json_schema")
+    assert EvaluationSettings(extractors=extractors).extractor_output == "parsed"
 
 
 async def test_diversity_rpc(stub) -> None:
@@ -92,6 +105,44 @@ async def test_evaluate_set_streams_items_then_summary(stub) -> None:
         summary.items == 4 and summary.diversity.status.state == OK and len(summary.diversity.per_story) == 4
     )
     assert summary.alignment_status.state == NOT_RUN
+    assert summary.alignment_status.reason == "the item has no image (4 items)"
+    assert (summary.alignment_counts.ok, summary.alignment_counts.not_run) == (0, 4)
+    assert not summary.HasField("mean_alignment") and not summary.HasField("mean_false_yes_rate")
+    assert summary.text_measures_counts.ok == 4 and summary.HasField("mean_dimensions_covered")
+    assert summary.novelty_counts.ok == 4 and summary.novelty.pool == "storytelling_v1"
+
+    # The same items, stored and summarised later (as a job does), give the identical summary; items
+    # that were never evaluated are counted apart, with their reason.
+    evaluations = {e.item.item_id: e.item for e in events[:4]}
+    members = [
+        evaluation_pb2.SetMember(item_id=i.id, story=i.story, evaluation=evaluations[i.id])
+        for i in request.items
+    ]
+    again = await stub.SummarizeSet(evaluation_pb2.SummarizeSetRequest(items=members))
+    assert numbers(again) == numbers(summary)
+    lost = evaluation_pb2.SetMember(item_id="it-9", not_evaluated_reason="render failed after 6 attempts")
+    with_lost = await stub.SummarizeSet(evaluation_pb2.SummarizeSetRequest(items=[*members, lost]))
+    assert with_lost.items == 5 and with_lost.items_not_evaluated == 1
+    assert with_lost.not_evaluated_reasons[0].reason == "render failed after 6 attempts"
+    assert numbers(with_lost).diversity == numbers(summary).diversity  # the lost item has no story
+    assert with_lost.alignment_counts == summary.alignment_counts
+
+
+def numbers(summary: evaluation_pb2.SetSummary) -> evaluation_pb2.SetSummary:
+    """The summary without the wall time of its diversity run, the one field two runs never share."""
+    copy = evaluation_pb2.SetSummary()
+    copy.CopyFrom(summary)
+    copy.diversity.status.ClearField("seconds")
+    return copy
+
+
+def pool_key_points() -> dict[str, str]:
+    """Recorded extractor outputs for the test split of the shipped pool: one event per story."""
+    test_split = builtin_pools()[0].candidates("test")
+    return {
+        entry.story: json.dumps({"event": [f"A lighthouse keeper from story {entry.id} feeds the gulls."]})
+        for entry in test_split
+    }
 
 
 async def test_alignment_through_the_service_with_a_tiny_random_vlm(embedder, text, tiny_vlm) -> None:
@@ -102,10 +153,14 @@ async def test_alignment_through_the_service_with_a_tiny_random_vlm(embedder, te
         extractors={
             "recorded": RecordedChatEngine(
                 [recorded.KEY_POINTS_TRUNCATED],
-                by_story={DISTINCT[0]: recorded.KEY_POINTS_GOOD, DISTINCT[1]: recorded.KEY_POINTS_OTHER},
+                by_story={
+                    DISTINCT[0]: recorded.KEY_POINTS_GOOD,
+                    DISTINCT[1]: recorded.KEY_POINTS_OTHER,
+                    **pool_key_points(),
+                },
             )
         },
-        judges={"tiny": EmbeddedVisionEngine(tiny_vlm)},
+        judges={"tiny": EmbeddedChatEngine(tiny_vlm)},
         top_logprobs=5,
     )
     async with running_service(EvaluationService(core)) as channel:
@@ -116,7 +171,7 @@ async def test_alignment_through_the_service_with_a_tiny_random_vlm(embedder, te
             alignment=evaluation_pb2.AlignmentOptions(num_controls=2),
         )
         events = [event async for event in stub.EvaluateSet(request)]
-        # One item: controls come from the given stories; one the extractor cannot read just adds none.
+        # Controls from the caller's stories, one key point each; an unreadable one just adds none.
         single = await stub.Alignment(
             evaluation_pb2.AlignmentRequest(
                 item=items(1)[0],
@@ -124,12 +179,14 @@ async def test_alignment_through_the_service_with_a_tiny_random_vlm(embedder, te
             )
         )
     assert single.status.state == OK, single.status.reason
-    assert [kp.source_story_id for kp in single.key_points if kp.is_control] == ["control-0"] * 3
-    assert single.HasField("false_yes_rate")
+    assert [kp.source_story_id for kp in single.key_points if kp.is_control] == ["control-0"]
+    assert single.HasField("false_yes_rate") and single.provenance.control_pool == ""
     results = {event.item.item_id: event.item.alignment for event in events[:2]}
-    for item_id, other, own_count, raw in (
-        ("it-0", "it-1", 7, recorded.KEY_POINTS_GOOD),
-        ("it-1", "it-0", 4, recorded.KEY_POINTS_OTHER),
+    test_ids = {entry.id for entry in builtin_pools()[0].candidates("test")}
+    drawn = {}
+    for item_id, own_count, raw in (
+        ("it-0", 7, recorded.KEY_POINTS_GOOD),
+        ("it-1", 4, recorded.KEY_POINTS_OTHER),
     ):
         result = results[item_id]
         assert result.status.state == OK, result.status.reason
@@ -137,13 +194,23 @@ async def test_alignment_through_the_service_with_a_tiny_random_vlm(embedder, te
         own = [kp for kp in result.key_points if not kp.is_control]
         controls = [kp for kp in result.key_points if kp.is_control]
         assert len(own) == own_count and all(kp.question and kp.answer for kp in result.key_points)
-        assert len(controls) == 2 and {kp.source_story_id for kp in controls} == {other}
+        # Each item's own controls: two stories of the pool's test split, one key point each.
+        assert len(controls) == 2 and {kp.source_story_id for kp in controls} <= test_ids
+        assert all(f"from story {kp.source_story_id} " in kp.text for kp in controls)
+        drawn[item_id] = [kp.text for kp in controls]
+        provenance = result.provenance
+        assert (provenance.control_pool, provenance.control_seed) == ("storytelling_v1", 0)
+        assert (provenance.extractor_prompt_version, provenance.prompt_version) == ("keypoints/1", "judge/1")
+        assert provenance.extractor.model == "recorded-outputs" and provenance.judge.kind == "embedded"
+        assert provenance.judge_sampling.temperature == 0 and provenance.judge_sampling.max_tokens == 4
         share_yes = sum(kp.score > 0.5 for kp in controls) / 2
         assert result.false_yes_rate == pytest.approx(share_yes)
         assert result.extraction_raw == raw
         assert result.score == pytest.approx(sum(kp.score for kp in own) / own_count, abs=1e-6)
+    assert drawn["it-0"] != drawn["it-1"]  # seeded by item id
     summary = events[-1].summary
     assert summary.alignment_status.state == OK and not summary.HasField("diversity")
+    assert summary.false_yes_items == 2 and summary.HasField("mean_false_yes_rate")
 
 
 GIF = common_pb2.Image(data=encoded("GIF"))

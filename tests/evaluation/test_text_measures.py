@@ -37,7 +37,7 @@ def test_rich_story_covers_the_dimensions(measurer) -> None:
     } <= covered
     assert result.dimensions_covered == len(covered)
     assert result.characters == 4  # boy, mother, sister, nurse
-    assert result.causal_links == 1
+    assert result.causal_links == 2  # "Because the stool tips"; the sink overflowing beside the tipping stool
     assert result.mental_states >= 2  # terrified, giggles
     assert result.events >= 5
     assert result.words == len(RICH.replace(",", "").replace(".", "").split())
@@ -70,3 +70,18 @@ def test_rules_alone_without_embedder(rules) -> None:
 def test_so_and_since_are_causal_only_when_they_join_clauses(rules, story, links) -> None:
     """spaCy tags "so"/"since" as a conjunction in the first two and as an adverb in the others."""
     assert rules.measure(story).causal_links == links
+
+
+def test_hard_cases_shown_rather_than_said(measurer) -> None:
+    """A visible cause beside its effect with no connective, a role shown by attire and tools, a feeling
+    shown by its signs; and a feeling only stated is not one."""
+    shown = measurer.measure(
+        "A waiter has tripped over a bag. His tray lies upside down and spaghetti covers a guest's shoes. "
+        "A man in a striped shirt with a whistle points at the spot, red-faced, fists clenched."
+    )
+    covered = {d.dimension for d in shown.dimensions if d.score >= 0.5}
+    assert {Dimension.EVENT_CAUSAL_RELATIONSHIP, Dimension.CHARACTER_ROLE, Dimension.MENTAL_STATE} <= covered
+    stated = measurer.measure(
+        "A woman sits alone. She feels ashamed about yesterday, though her face shows nothing."
+    )
+    assert stated.mental_states == 0

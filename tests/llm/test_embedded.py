@@ -8,10 +8,10 @@ import time
 import pytest
 import pytest_asyncio
 
-from storytelling.llm import ChatMessage, EngineSpec, SamplingParams, build_engine, smollm2
+from storytelling.llm import ChatMessage, EngineSpec, JsonSchema, SamplingParams, build_engine, smollm2
 from storytelling.llm.embedded import EmbeddedChatEngine
 from storytelling.runtime import deadlines
-from storytelling.runtime.errors import DeadlineExceeded, Unavailable
+from storytelling.runtime.errors import DeadlineExceeded, InvalidArgument, Unavailable
 
 pytestmark = pytest.mark.slow
 
@@ -63,6 +63,13 @@ async def test_greedy_logprobs_and_stop(engine):
 async def test_deadline_stops_generation(engine):
     with deadlines.scope(0.0), pytest.raises(DeadlineExceeded):
         await engine.chat(ASK, SamplingParams(max_tokens=16))
+
+
+async def test_a_json_schema_is_refused_not_ignored():
+    """Unconstrained output where a caller asked for a schema would pass as constrained."""
+    schema = JsonSchema("answer_v1", {"type": "object"})
+    with pytest.raises(InvalidArgument, match="json_schema: the embedded engine"):
+        await EmbeddedChatEngine().chat(ASK, SamplingParams(json_schema=schema))
 
 
 async def test_unloadable_model_is_unavailable_naming_it(tmp_path):

@@ -59,8 +59,8 @@ class _Evaluation(evaluation_pb2_grpc.EvaluationServiceServicer):
     async def EvaluateItem(self, request, context):
         return evaluation_pb2.EvaluateItemResponse(evaluation=await self._stage.evaluate(request))
 
-    async def Diversity(self, request, context):
-        return await self._stage.diversity(request)
+    async def SummarizeSet(self, request, context):
+        return await self._stage.summarize(request)
 
 
 class LocalStageServices(Service):

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageStat
 
+from storytelling.evaluation import convert
+from storytelling.evaluation.summary import summarize
 from storytelling.runtime import deadlines
 from storytelling.runtime.errors import InvalidArgument
 from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2, render_pb2, story_pb2
@@ -152,7 +154,7 @@ class LocalRender:
 class LocalEvaluate:
     def __init__(self, **simulated):
         self.sim = Simulated(**simulated)
-        self.diversity_calls = 0
+        self.summaries: list[evaluation_pb2.SummarizeSetRequest] = []
 
     async def validate(self, spec: pipeline_pb2.JobSpec) -> None:
         """Every evaluator enum value is known here."""
@@ -182,10 +184,20 @@ class LocalEvaluate:
         evaluation.complexity.score = min(1.0, spread)
         return evaluation
 
-    async def diversity(self, request: evaluation_pb2.DiversityRequest) -> evaluation_pb2.DiversityResult:
-        self.diversity_calls += 1
-        words = [set(story.lower().split()) for story in request.stories]
-        k = min(request.options.k or 5, len(words) - 1)
+    async def summarize(self, request: evaluation_pb2.SummarizeSetRequest) -> evaluation_pb2.SetSummary:
+        """The evaluation service's own summary code over the members, with word-set diversity."""
+        self.summaries.append(request)
+        summary = convert.summary(summarize(convert.members(request.items)), "word-sets")
+        if not request.skip_diversity:
+            summary.diversity.CopyFrom(
+                self._diversity([m.story for m in request.items if m.story], request.diversity.k)
+            )
+        return summary
+
+    @staticmethod
+    def _diversity(stories: Sequence[str], k: int) -> evaluation_pb2.DiversityResult:
+        words = [set(story.lower().split()) for story in stories]
+        k = min(k or 5, len(words) - 1)
         per_story = []
         for i, own in enumerate(words):
             distances = sorted(

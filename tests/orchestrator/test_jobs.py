@@ -155,7 +155,10 @@ async def test_an_item_that_keeps_failing_is_failed_naming_the_stage_and_the_job
     assert "painter down" in failed.error
     assert stages.render.sim.calls[2] == 3 and 2 not in stages.evaluate.sim.calls
     assert [(s.stage, s.failed) for s in done.stages][1] == (pipeline_pb2.STAGE_RENDER, 1)
-    assert done.summary.items == 3
+    # The summary counts every item; the one never evaluated is counted apart, with its reason.
+    assert (done.summary.items, done.summary.items_not_evaluated) == (4, 1)
+    assert done.summary.not_evaluated_reasons[0].reason == failed.error
+    assert done.summary.alignment_counts.ok == 3
 
 
 @pytest.mark.parametrize(
@@ -324,21 +327,22 @@ async def test_only_diversity_skips_the_per_item_evaluation(make_manager):
     done = await finished(
         manager, (await manager.create(spec(3, evaluators=[evaluation_pb2.EVALUATOR_DIVERSITY]))).id
     )
-    assert not stages.evaluate.sim.calls and stages.evaluate.diversity_calls == 1
+    assert not stages.evaluate.sim.calls and len(stages.evaluate.summaries) == 1
+    assert not stages.evaluate.summaries[0].skip_diversity
     assert done.summary.diversity.k == 2 and len(done.summary.diversity.per_story) == 3
 
 
 async def test_a_failing_set_evaluation_is_reported_and_the_job_still_succeeds(make_manager):
-    class NoDiversity(LocalEvaluate):
-        async def diversity(self, request):
+    class NoSummary(LocalEvaluate):
+        async def summarize(self, request):
             raise DeadlineExceeded("embedder too slow")
 
-    manager = await make_manager(Stages(LocalStory(), LocalRender(), NoDiversity()))
+    manager = await make_manager(Stages(LocalStory(), LocalRender(), NoSummary()))
     done = await finished(manager, (await manager.create(spec(2))).id)
     assert done.state == pipeline_pb2.JOB_STATE_SUCCEEDED
-    assert done.summary.diversity.status.state == common_pb2.EvaluatorStatus.STATE_FAILED
-    assert "embedder too slow" in done.summary.diversity.status.reason
-    assert done.summary.alignment_status.state == common_pb2.EvaluatorStatus.STATE_OK
+    assert done.summary.alignment_status.state == common_pb2.EvaluatorStatus.STATE_FAILED
+    assert "embedder too slow" in done.summary.alignment_status.reason
+    assert not done.summary.HasField("mean_alignment")
 
 
 async def test_run_item_runs_one_item_synchronously_and_keeps_nothing(make_manager, tmp_path: Path):

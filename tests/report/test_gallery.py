@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -111,12 +113,22 @@ def test_chart_has_a_row_per_dimension(page: tuple[Path, str]) -> None:
     assert svg.count("no key points") == 5
 
 
-def test_without_summary_the_chart_comes_from_the_items(tmp_path: Path) -> None:
+def test_without_summary_no_set_number_is_made_up(tmp_path: Path) -> None:
+    """Set numbers come from the evaluation service's summary only; the gallery never merges items."""
     job_dir = make_job_dir(tmp_path)
     (job_dir / "summary.json").unlink()
     html = write_gallery(job_dir).read_text()
     assert "No set summary" in html
-    assert 'data-dimension="character role"' in html and "0.91 (n=1)" in html
+    assert "data-dimension=" not in html and html.count("no key points") == 7
+
+
+def test_a_false_yes_rate_that_was_not_measured_reads_so(tmp_path: Path) -> None:
+    job_dir = make_job_dir(tmp_path)
+    summary = json.loads((job_dir / "summary.json").read_text())
+    summary.pop("meanFalseYesRate", None)
+    (job_dir / "summary.json").write_text(json.dumps(summary))
+    html = write_gallery(job_dir).read_text()
+    assert "<th>Judge false-yes rate</th><td>not measured</td>" in html
 
 
 def test_not_a_job_directory(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from storytelling.render.settings import RenderSettings
 from storytelling.runtime.config import ServiceSettings
 from storytelling.runtime.testing import running_service
 from storytelling.story.core import Limits, Storyteller
-from storytelling.story.pools import PoolRegistry, builtin_pools
+from storytelling.api.pools import PoolRegistry, builtin_pools
 from storytelling.story.service import StoryService, StorySettings
 from tests.security import tokens
 from tests.security.pki import Authority

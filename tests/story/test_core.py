@@ -6,7 +6,7 @@ import pytest
 
 from storytelling.runtime.errors import FailedPrecondition, InvalidArgument
 from storytelling.story.core import InlinePool, Limits, Storyteller, StoryOptions, derive_seed
-from storytelling.story.pools import PoolRegistry, builtin_pools
+from storytelling.api.pools import PoolRegistry, builtin_pools
 from storytelling.story.prompts import Mode
 from tests.story.scripted import SCENE, ScriptedEngine
 

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from storytelling.story.dimensions import NAMES
-from storytelling.story.pools import PoolFormatError, PoolRegistry, builtin_pools, load_pool, parse_pool
+from storytelling.api.pools import PoolFormatError, PoolRegistry, builtin_pools, load_pool, parse_pool
 
 STORY = (
     "A boy on a tipping stool reaches for cookies while his mother, lost in thought, lets the sink overflow."

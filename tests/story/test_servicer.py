@@ -8,7 +8,7 @@ import pytest
 from storytelling.runtime.config import ServiceSettings
 from storytelling.runtime.testing import running_service
 from storytelling.story.core import Limits, Storyteller
-from storytelling.story.pools import PoolRegistry, builtin_pools
+from storytelling.api.pools import PoolRegistry, builtin_pools
 from storytelling.story.service import StoryService, StorySettings
 from storytelling.v1 import common_pb2, story_pb2, story_pb2_grpc
 from tests.story.scripted import SCENE, ScriptedEngine

@@ -38,19 +38,3 @@ def dimension_chart(scores: Iterable[common_pb2.DimensionScore], title: str) -> 
         + "".join(rows)
         + "</svg>"
     )
-
-
-def merge_dimension_scores(
-    groups: Iterable[Iterable[common_pb2.DimensionScore]],
-) -> list[common_pb2.DimensionScore]:
-    """Count-weighted mean per dimension over items, for jobs without a set summary."""
-    totals: dict[common_pb2.Dimension, tuple[float, int]] = {}
-    for scores in groups:
-        for s in scores:
-            total, count = totals.get(s.dimension, (0.0, 0))
-            totals[s.dimension] = (total + s.score * s.count, count + s.count)
-    return [
-        common_pb2.DimensionScore(dimension=d, score=total / count, count=count)
-        for d, (total, count) in sorted(totals.items())
-        if count
-    ]

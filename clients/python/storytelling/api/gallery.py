@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from storytelling.api import vocabulary
-from storytelling.api.chart import dimension_chart, merge_dimension_scores
+from storytelling.api.chart import dimension_chart
 from storytelling.api.layout import GALLERY_FILE, ItemRecord, JobRecord, load_job, write_atomic
 from storytelling.v1 import common_pb2, evaluation_pb2
 
@@ -91,11 +91,9 @@ def _row(name: str, status: common_pb2.EvaluatorStatus | None, value: Callable[[
 
 def _set_section(record: JobRecord) -> str:
     summary = record.summary
-    if summary is None:
+    if summary is None:  # set numbers come from the evaluation service only; none are made up here
         table = '<p class="notrun">No set summary: set evaluation has not run for this job.</p>'
-        by_dimension = merge_dimension_scores(
-            i.evaluation.alignment.by_dimension for i in record.items if i.evaluation is not None
-        )
+        by_dimension = []
     else:
         d = summary.diversity
         ran = d.status if summary.HasField("diversity") else None
@@ -106,12 +104,42 @@ def _set_section(record: JobRecord) -> str:
             ),
             _row("Vendi score", ran, lambda: f"{d.vendi_score:.2f} of {len(d.per_story)}"),
             _row("Embedder", ran, lambda: d.embedder or "default"),
-            _row("Mean alignment", summary.alignment_status, lambda: f"{summary.mean_alignment:.3f}"),
             _row(
-                "Judge false-yes rate", summary.alignment_status, lambda: f"{summary.mean_false_yes_rate:.2f}"
+                "Mean alignment",
+                summary.alignment_status,
+                lambda: _measured(summary, "mean_alignment", ".3f"),
             ),
-            _row("Mean complexity", summary.complexity_status, lambda: f"{summary.mean_complexity:.3f}"),
+            _row(
+                "Judge false-yes rate",
+                summary.alignment_status,
+                lambda: _measured(summary, "mean_false_yes_rate", ".2f")
+                + (
+                    f" (controls judged on {summary.false_yes_items} items)"
+                    if summary.false_yes_items
+                    else ""
+                ),
+            ),
+            _row(
+                "Mean complexity",
+                summary.complexity_status,
+                lambda: _measured(summary, "mean_complexity", ".3f"),
+            ),
+            _row(
+                "Novelty vs exemplars",
+                None if not summary.novelty_counts.ok else _OK,
+                lambda: _measured(summary.novelty, "mean_exemplar_novelty", ".3f"),
+            ),
+            _row(
+                "Memorisation",
+                None if not summary.novelty_counts.ok else _OK,
+                lambda: _memorisation(summary.novelty),
+            ),
         ]
+        if summary.items_not_evaluated:
+            reasons = "; ".join(f"{r.reason} ({r.items})" for r in summary.not_evaluated_reasons)
+            rows.append(
+                f"<tr><th>Not evaluated</th><td>{summary.items_not_evaluated} items: {_e(reasons)}</td></tr>"
+            )
         table = f'<table class="summary">{"".join(rows)}</table>'
         by_dimension = list(summary.alignment_by_dimension)
     chart = dimension_chart(by_dimension, "Story-image alignment per reasoning dimension")
@@ -120,6 +148,22 @@ def _set_section(record: JobRecord) -> str:
         f"<figure><figcaption>Alignment per dimension (judge P(yes) on the stories' own key points)"
         f"</figcaption>{chart}</figure></div>"
     )
+
+
+_OK = common_pb2.EvaluatorStatus(state=_STATUS.STATE_OK)
+
+
+def _measured(message, field: str, spec: str) -> str:
+    """The value, or "not measured" where the service left it absent (never a made-up 0)."""
+    return format(getattr(message, field), spec) if message.HasField(field) else "not measured"
+
+
+def _memorisation(novelty: evaluation_pb2.NoveltySummary) -> str:
+    if not novelty.HasField("max_memorisation"):
+        return "not measured"
+    ref = novelty.most_memorised_pool_story
+    text = f"max similarity {novelty.max_memorisation:.2f} to {ref.pool}/{ref.id} (item {novelty.most_memorised_item})"
+    return text + (f"; {novelty.memorised_items} memorised" if novelty.memorised_items else "")
 
 
 def _legend() -> str:
@@ -194,8 +238,8 @@ def _ran(evaluation: evaluation_pb2.ItemEvaluation, result: str) -> common_pb2.E
 def _alignment(result: evaluation_pb2.AlignmentResult) -> str:
     value = f"{result.score:.3f}"
     if result.HasField("false_yes_rate"):
-        value += f" (judge false-yes rate {result.false_yes_rate:.2f})"
-    return value
+        return value + f" (judge false-yes rate {result.false_yes_rate:.2f})"
+    return value + " (judge false-yes rate not measured)"
 
 
 def _text_measures(result: evaluation_pb2.TextMeasuresResult) -> str:

@@ -8,9 +8,52 @@ from typing import TextIO
 from storytelling.api import vocabulary
 from storytelling.api.vocabulary import stage_outcome
 from storytelling.client import JobProgress, StageStatus
-from storytelling.v1 import pipeline_pb2
+from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2
 
 _WIDTH = 28
+
+
+def summary_line(summary: evaluation_pb2.SetSummary) -> str:
+    """The set summary as the evaluation service computed it; an absent number reads "not measured"."""
+
+    def measured(message, field: str, spec: str) -> str:
+        return format(getattr(message, field), spec) if message.HasField(field) else "not measured"
+
+    def evaluator(status: common_pb2.EvaluatorStatus, value: str) -> str:
+        if status.state in (
+            common_pb2.EvaluatorStatus.STATE_OK,
+            common_pb2.EvaluatorStatus.STATE_UNSPECIFIED,
+        ):
+            return value
+        state = vocabulary.label(common_pb2.EvaluatorStatus.State, status.state).replace("_", " ")
+        return f"{state} ({status.reason})"
+
+    d = summary.diversity
+    parts = [f"set of {summary.items}"]
+    if summary.HasField("diversity"):
+        parts.append(
+            "diversity "
+            + evaluator(
+                d.status,
+                f"{d.diversity:.3f} (Vendi {d.vendi_score:.2f}{', ' + d.search if d.search else ''})",
+            )
+        )
+    parts.append(
+        "mean alignment " + evaluator(summary.alignment_status, measured(summary, "mean_alignment", ".3f"))
+    )
+    parts.append(
+        "judge false-yes rate "
+        + evaluator(summary.alignment_status, measured(summary, "mean_false_yes_rate", ".2f"))
+    )
+    parts.append(
+        "mean complexity " + evaluator(summary.complexity_status, measured(summary, "mean_complexity", ".3f"))
+    )
+    if summary.novelty_counts.ok:
+        parts.append(f"novelty vs exemplars {measured(summary.novelty, 'mean_exemplar_novelty', '.3f')}")
+        parts.append(f"memorised {summary.novelty.memorised_items}")
+    if summary.items_not_evaluated:
+        parts.append(f"{summary.items_not_evaluated} not evaluated")
+    return ", ".join(parts)
 
 
 def stage_line(status: StageStatus, *, fill: str = "█", empty: str = "░") -> str:

@@ -13,7 +13,8 @@ from storytelling.api.gallery import write_gallery
 from storytelling.api.layout import JobFiles, write_item
 from storytelling.api.vocabulary import default_address
 from storytelling.cli.connection import channel_options
-from storytelling.cli.folder import FolderItem, FolderLimits, read_folder
+from storytelling.cli.display import summary_line
+from storytelling.cli.folder import Fields, FolderItem, FolderLimits, read_folder
 from storytelling.client import EvaluationClient, evaluation_item
 from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2
 
@@ -29,6 +30,26 @@ def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("folder", type=Path)
     parser.add_argument(
         "--stories", type=Path, default=None, help="the CSV or JSONL of stories, if ambiguous"
+    )
+    parser.add_argument(
+        "--images", type=Path, default=None, help="folder the image file names are relative to, if ambiguous"
+    )
+    defaults = Fields()
+    for name, help_text in (
+        ("id", "column or key of the story id"),
+        ("story", "column or key of the story text"),
+        ("image", "column or key of the image file name"),
+        ("exemplar", "column or key of an exemplar the story was conditioned on (repeat), for novelty"),
+    ):
+        parser.add_argument(
+            f"--{name}-field",
+            dest=f"{name}_fields",
+            action="append",
+            default=None,
+            help=f"{help_text} (default: {', '.join(getattr(defaults, 'exemplars' if name == 'exemplar' else name))})",
+        )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed of the control key points (default: the service's)"
     )
     parser.add_argument(
         "--evaluation-address",
@@ -75,7 +96,16 @@ def evaluate_command(args: argparse.Namespace) -> int:
     limits = FolderLimits(
         story_file_bytes=int(args.max_stories_mb * 2**20), image_bytes=int(args.max_image_mb * 2**20)
     )
-    items = read_folder(args.folder, args.stories, exclude=out, limits=limits)
+    defaults = Fields()
+    fields = Fields(
+        id=tuple(args.id_fields or defaults.id),
+        story=tuple(args.story_fields or defaults.story),
+        image=tuple(args.image_fields or defaults.image),
+        exemplars=tuple(args.exemplar_fields or defaults.exemplars),
+    )
+    items = read_folder(
+        args.folder, args.stories, exclude=out, fields=fields, images=args.images, limits=limits
+    )
     missing = [item.id for item in items if item.image is None]
     print(f"{len(items)} stories, {len(items) - len(missing)} with an image", flush=True)
     if missing and len(missing) < len(items):
@@ -87,6 +117,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
         items=[_evaluation_item(item, limits) for item in items],
         evaluators=[vocabulary.parse(vocabulary.Evaluator, e) for e in args.evaluators],
         diversity=evaluation_pb2.DiversityOptions(k=args.k),
+        alignment=evaluation_pb2.AlignmentOptions(control_seed=args.seed),
     )
     index = {item.id: n for n, item in enumerate(request.items)}
     summary = None
@@ -108,7 +139,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
                 summary = event.summary
     if summary is not None:
         files.write_summary(summary)
-        print(_summary_line(summary))
+        print(summary_line(summary))
     job = pipeline_pb2.Job(
         id=out.name,
         state=pipeline_pb2.JOB_STATE_SUCCEEDED,
@@ -124,9 +155,11 @@ def evaluate_command(args: argparse.Namespace) -> int:
 def _evaluation_item(entry: FolderItem, limits: FolderLimits) -> evaluation_pb2.EvaluationItem:
     image = entry.read_image(limits)
     try:
-        return evaluation_item(entry.id, entry.story, image)
+        item = evaluation_item(entry.id, entry.story, image)
     except ValueError as error:
         raise ValueError(f"{entry.image}: {error}") from None
+    item.exemplars.extend(entry.exemplars)
+    return item
 
 
 def _score(status: common_pb2.EvaluatorStatus, value: str) -> str:
@@ -147,13 +180,3 @@ def _item_line(evaluation: evaluation_pb2.ItemEvaluation) -> str:
         covered = f"{evaluation.text_measures.dimensions_covered}/7 dimensions"
         parts.append("text " + _score(evaluation.text_measures.status, covered))
     return ", ".join(parts) or "no evaluator ran"
-
-
-def _summary_line(summary: evaluation_pb2.SetSummary) -> str:
-    d = summary.diversity
-    diversity = _score(d.status, f"{d.diversity:.3f} (Vendi {d.vendi_score:.2f})")
-    return (
-        f"set of {summary.items}: diversity {diversity}, "
-        f"mean alignment {_score(summary.alignment_status, f'{summary.mean_alignment:.3f}')}, "
-        f"mean complexity {_score(summary.complexity_status, f'{summary.mean_complexity:.3f}')}"
-    )

@@ -11,7 +11,7 @@ from google.protobuf import json_format
 from storytelling.api import vocabulary
 from storytelling.api.gallery import write_gallery
 from storytelling.cli.connection import channel_options
-from storytelling.cli.display import BarDisplay, LineDisplay, stage_line
+from storytelling.cli.display import BarDisplay, LineDisplay, stage_line, summary_line
 from storytelling.cli.stack import embedded_stack
 from storytelling.client import ChannelOptions, Client, JobProgress, job_spec
 from storytelling.v1 import common_pb2, pipeline_pb2
@@ -206,12 +206,8 @@ def status_command(args: argparse.Namespace) -> int:
         ):
             line += f"  alignment {item.evaluation.alignment.score:.2f}"
         print(line + (f"  error: {item.error}" if item.error else ""))
-    if job.HasField("summary") and job.summary.HasField("diversity"):
-        d = job.summary.diversity
-        print(
-            f"  diversity {d.diversity:.3f}, Vendi {d.vendi_score:.2f}, mean alignment "
-            f"{job.summary.mean_alignment:.3f}, mean complexity {job.summary.mean_complexity:.3f}"
-        )
+    if job.HasField("summary"):
+        print(f"  {summary_line(job.summary)}")
     if job.error:
         print(f"  error: {job.error}")
     if job.directory:

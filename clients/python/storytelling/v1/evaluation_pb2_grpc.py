@@ -45,6 +45,11 @@ class EvaluationServiceStub:
                 request_serializer=storytelling_dot_v1_dot_evaluation__pb2.EvaluateSetRequest.SerializeToString,
                 response_deserializer=storytelling_dot_v1_dot_evaluation__pb2.EvaluateSetEvent.FromString,
                 _registered_method=True)
+        self.SummarizeSet = channel.unary_unary(
+                '/storytelling.v1.EvaluationService/SummarizeSet',
+                request_serializer=storytelling_dot_v1_dot_evaluation__pb2.SummarizeSetRequest.SerializeToString,
+                response_deserializer=storytelling_dot_v1_dot_evaluation__pb2.SetSummary.FromString,
+                _registered_method=True)
         self.Diversity = channel.unary_unary(
                 '/storytelling.v1.EvaluationService/Diversity',
                 request_serializer=storytelling_dot_v1_dot_evaluation__pb2.DiversityRequest.SerializeToString,
@@ -85,6 +90,14 @@ class EvaluationServiceServicer:
 
     def EvaluateSet(self, request, context):
         """Runs the requested evaluators on a set: one result per item as it completes, then the summary.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SummarizeSet(self, request, context):
+        """The set summary of items evaluated earlier (EvaluateItem results as stored by a job); the same
+        computation as the summary of EvaluateSet, so the same items give the same summary.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -137,6 +150,11 @@ def add_EvaluationServiceServicer_to_server(servicer, server):
                     servicer.EvaluateSet,
                     request_deserializer=storytelling_dot_v1_dot_evaluation__pb2.EvaluateSetRequest.FromString,
                     response_serializer=storytelling_dot_v1_dot_evaluation__pb2.EvaluateSetEvent.SerializeToString,
+            ),
+            'SummarizeSet': grpc.unary_unary_rpc_method_handler(
+                    servicer.SummarizeSet,
+                    request_deserializer=storytelling_dot_v1_dot_evaluation__pb2.SummarizeSetRequest.FromString,
+                    response_serializer=storytelling_dot_v1_dot_evaluation__pb2.SetSummary.SerializeToString,
             ),
             'Diversity': grpc.unary_unary_rpc_method_handler(
                     servicer.Diversity,
@@ -219,6 +237,33 @@ class EvaluationService:
             '/storytelling.v1.EvaluationService/EvaluateSet',
             storytelling_dot_v1_dot_evaluation__pb2.EvaluateSetRequest.SerializeToString,
             storytelling_dot_v1_dot_evaluation__pb2.EvaluateSetEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SummarizeSet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/storytelling.v1.EvaluationService/SummarizeSet',
+            storytelling_dot_v1_dot_evaluation__pb2.SummarizeSetRequest.SerializeToString,
+            storytelling_dot_v1_dot_evaluation__pb2.SetSummary.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,10 @@ class EvaluationServiceStub:
     """Runs the requested evaluators on one story-image item."""
     EvaluateSet: _grpc.UnaryStreamMultiCallable[_evaluation_pb2.EvaluateSetRequest, _evaluation_pb2.EvaluateSetEvent]
     """Runs the requested evaluators on a set: one result per item as it completes, then the summary."""
+    SummarizeSet: _grpc.UnaryUnaryMultiCallable[_evaluation_pb2.SummarizeSetRequest, _evaluation_pb2.SetSummary]
+    """The set summary of items evaluated earlier (EvaluateItem results as stored by a job); the same
+    computation as the summary of EvaluateSet, so the same items give the same summary.
+    """
     Diversity: _grpc.UnaryUnaryMultiCallable[_evaluation_pb2.DiversityRequest, _evaluation_pb2.DiversityResult]
     """KNN diversity, novelty and Vendi score of a set of stories."""
     Alignment: _grpc.UnaryUnaryMultiCallable[_evaluation_pb2.AlignmentRequest, _evaluation_pb2.AlignmentResult]
@@ -57,6 +61,10 @@ class EvaluationServiceAsyncStub(EvaluationServiceStub):
     """Runs the requested evaluators on one story-image item."""
     EvaluateSet: _aio.UnaryStreamMultiCallable[_evaluation_pb2.EvaluateSetRequest, _evaluation_pb2.EvaluateSetEvent]  # type: ignore[assignment]
     """Runs the requested evaluators on a set: one result per item as it completes, then the summary."""
+    SummarizeSet: _aio.UnaryUnaryMultiCallable[_evaluation_pb2.SummarizeSetRequest, _evaluation_pb2.SetSummary]  # type: ignore[assignment]
+    """The set summary of items evaluated earlier (EvaluateItem results as stored by a job); the same
+    computation as the summary of EvaluateSet, so the same items give the same summary.
+    """
     Diversity: _aio.UnaryUnaryMultiCallable[_evaluation_pb2.DiversityRequest, _evaluation_pb2.DiversityResult]  # type: ignore[assignment]
     """KNN diversity, novelty and Vendi score of a set of stories."""
     Alignment: _aio.UnaryUnaryMultiCallable[_evaluation_pb2.AlignmentRequest, _evaluation_pb2.AlignmentResult]  # type: ignore[assignment]
@@ -86,6 +94,16 @@ class EvaluationServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_evaluation_pb2.EvaluateSetEvent], _abc.AsyncIterator[_evaluation_pb2.EvaluateSetEvent]]:
         """Runs the requested evaluators on a set: one result per item as it completes, then the summary."""
+
+    @_abc_1.abstractmethod
+    def SummarizeSet(
+        self,
+        request: _evaluation_pb2.SummarizeSetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_evaluation_pb2.SetSummary, _abc.Awaitable[_evaluation_pb2.SetSummary]]:
+        """The set summary of items evaluated earlier (EvaluateItem results as stored by a job); the same
+        computation as the summary of EvaluateSet, so the same items give the same summary.
+        """
 
     @_abc_1.abstractmethod
     def Diversity(

@@ -1,29 +1,21 @@
 """Story-image alignment: the judge checks each key point of the story against the image.
 
 Score: mean judge score over the story's own key points, overall and per category. Control key points,
-drawn from other stories, should be answered no; the share the judge answers yes to (score > 0.5) is its
-false-yes rate, reported beside the score so a yes-biased judge is visible. Every key point is judged
-concurrently; the engine bounds how many requests are in flight.
+drawn from other stories (`controls`), should be answered no; the share the judge answers yes to
+(score > 0.5) is its false-yes rate, reported beside the score so a yes-biased judge is visible. Every
+key point is judged concurrently; the engine bounds how many requests are in flight.
 """
 
 import asyncio
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from storytelling.evaluation.controls import ControlPoint
 from storytelling.evaluation.dimensions import DIMENSIONS
 from storytelling.evaluation.images import EncodedImage
 from storytelling.evaluation.judge import Judge, Verdict
-from storytelling.evaluation.keypoints import Extraction, ExtractionError, KeyPointExtractor, KeyPointText
+from storytelling.evaluation.keypoints import Extraction, KeyPointExtractor, KeyPointText
 from storytelling.evaluation.scores import DimensionScore
-
-DEFAULT_CONTROLS = 3
-
-
-@dataclass(frozen=True)
-class ControlPoint:
-    key_point: KeyPointText
-    source_story_id: str
 
 
 @dataclass(frozen=True)
@@ -44,15 +36,6 @@ class AlignmentReport:
     key_points: list[JudgedKeyPoint]
     false_yes_rate: float | None
     extraction: Extraction
-
-
-def draw_controls(
-    pool: Sequence[ControlPoint], count: int, own: Sequence[KeyPointText], rng: random.Random
-) -> list[ControlPoint]:
-    """Up to `count` control key points from the pool, none of which repeats one of the story's own."""
-    texts = {kp.text.lower() for kp in own}
-    candidates = [c for c in pool if c.key_point.text.lower() not in texts]
-    return rng.sample(candidates, min(count, len(candidates)))
 
 
 def summarize(extraction: Extraction, judged: list[JudgedKeyPoint]) -> AlignmentReport:
@@ -79,22 +62,6 @@ class AlignmentEvaluator:
 
     async def extract(self, story: str) -> Extraction:
         return await self.extractor.extract(story)
-
-    async def control_pool(self, stories: Sequence[tuple[str, str]]) -> list[ControlPoint]:
-        """Key points of (story id, text) pairs, extracted concurrently, as control candidates.
-
-        A control story the extractor cannot read only means fewer controls, not a failed evaluation.
-        """
-
-        async def points(story_id: str, text: str) -> list[ControlPoint]:
-            try:
-                extraction = await self.extract(text)
-            except ExtractionError:
-                return []
-            return [ControlPoint(kp, story_id) for kp in extraction.key_points]
-
-        groups = await asyncio.gather(*(points(story_id, text) for story_id, text in stories))
-        return [point for group in groups for point in group]
 
     async def evaluate(
         self, image: EncodedImage, extraction: Extraction, controls: Sequence[ControlPoint] = ()

@@ -14,16 +14,17 @@ with one causal chain (m = 1) thus gains 3 x 0.63 / 11 = 0.17, a bare location c
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from storytelling.evaluation.dimensions import DIMENSIONS, Dimension
 from storytelling.evaluation.images import EncodedImage
 from storytelling.evaluation.jsonout import OutputError, parse_object
+from storytelling.evaluation.provenance import Rejected
 from storytelling.evaluation.scores import DimensionScore
-from storytelling.evaluation.vision import VisionEngine
-from storytelling.llm import SamplingParams
+from storytelling.llm import ChatEngine, ChatMessage, SamplingParams, TextPart
 
+PROMPT_VERSION = "complexity/1"
 PROMPT = """List the visual clues in this image and what a viewer can infer from each, using these \
 categories: time, location, character_role, character_relationship, event, event_causal_relationship, \
 mental_state.
@@ -64,7 +65,6 @@ class ComplexityReport:
     score: ComplexityScore
     clues: list[Clue]
     raw: str
-    rejected: list[str] = field(default_factory=list)  # raw outputs that failed parsing
 
 
 class Scorer(Protocol):
@@ -124,7 +124,7 @@ def parse_clues(raw: str) -> list[Clue]:
 class ComplexityEvaluator:
     def __init__(
         self,
-        engine: VisionEngine,
+        engine: ChatEngine,
         scorer: Scorer | None = None,
         *,
         max_repairs: int = 1,
@@ -135,15 +135,19 @@ class ComplexityEvaluator:
         self.max_repairs = max_repairs
         self.params = SamplingParams(temperature=0.0, max_tokens=max_tokens)
 
-    async def evaluate(self, image: EncodedImage) -> ComplexityReport:
-        prompt, rejected = PROMPT, []
+    async def evaluate(self, image: EncodedImage, rejected: list[Rejected] | None = None) -> ComplexityReport:
+        """Rejected outputs are appended to `rejected` as they happen, so a failure keeps them too."""
+        rejected = [] if rejected is None else rejected
+        prompt, raws = PROMPT, []
         for _ in range(1 + self.max_repairs):
-            raw = (await self.engine.ask(image, prompt, self.params)).text
+            message = ChatMessage("user", (image.part(), TextPart(prompt)))
+            raw = (await self.engine.chat([message], self.params)).text
             try:
                 clues = parse_clues(raw)
             except OutputError as exc:
-                rejected.append(raw)
+                raws.append(raw)
+                rejected.append(Rejected("invalid_clues", "; ".join(exc.errors), raw))
                 prompt = REPAIR.format(prompt=PROMPT, errors="; ".join(exc.errors))
                 continue
-            return ComplexityReport(self.scorer.score(clues), clues, raw, rejected)
-        raise OutputError([f"no parseable clue list after {len(rejected)} attempts: {rejected[-1][:200]!r}"])
+            return ComplexityReport(self.scorer.score(clues), clues, raw)
+        raise OutputError([f"no parseable clue list after {len(raws)} attempts: {raws[-1][:200]!r}"])

@@ -1,12 +1,11 @@
 """Validation of encoded images before they reach a judge."""
 
-import base64
-import io
 from dataclasses import dataclass
 
-from PIL import Image as PILImage
 
 from storytelling.runtime.images import DEFAULT_MAX_PIXELS, decode
+
+from storytelling.llm import ImagePart
 
 SUPPORTED = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 
@@ -20,11 +19,9 @@ class EncodedImage:
     def mime(self) -> str:
         return SUPPORTED[self.format]
 
-    def data_url(self) -> str:
-        return f"data:{self.mime};base64,{base64.b64encode(self.data).decode()}"
-
-    def pil(self) -> PILImage.Image:
-        return PILImage.open(io.BytesIO(self.data)).convert("RGB")
+    def part(self) -> ImagePart:
+        """The image as a part of an LLM message, for a vision-language model."""
+        return ImagePart(self.data, self.mime)
 
 
 def check_image(

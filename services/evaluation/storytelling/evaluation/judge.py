@@ -11,9 +11,9 @@ import string
 from dataclasses import dataclass
 
 from storytelling.evaluation.images import EncodedImage
-from storytelling.evaluation.vision import VisionEngine
-from storytelling.llm import Completion, SamplingParams
+from storytelling.llm import ChatEngine, ChatMessage, Completion, SamplingParams, TextPart
 
+PROMPT_VERSION = "judge/1"
 QUESTION = 'Does this image show the following? "{statement}" Answer with yes or no.'
 _STRIP = string.whitespace + string.punctuation + "▁Ġ"
 
@@ -55,12 +55,14 @@ def score_completion(completion: Completion) -> tuple[float, bool]:
 
 
 class Judge:
-    def __init__(self, engine: VisionEngine, *, top_logprobs: int = 20, max_tokens: int = 4) -> None:
+    def __init__(self, engine: ChatEngine, *, top_logprobs: int = 20, max_tokens: int = 4) -> None:
         self.engine = engine
         self.params = SamplingParams(temperature=0.0, max_tokens=max_tokens, top_logprobs=top_logprobs)
 
     async def judge(self, image: EncodedImage, statement: str) -> Verdict:
         question = QUESTION.format(statement=statement)
-        completion = await self.engine.ask(image, question, self.params)
+        completion = await self.engine.chat(
+            [ChatMessage("user", (image.part(), TextPart(question)))], self.params
+        )
         score, from_logprobs = score_completion(completion)
         return Verdict(question, completion.text.strip(), score, from_logprobs)

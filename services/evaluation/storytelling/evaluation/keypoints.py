@@ -2,17 +2,32 @@
 
 The output is parsed strictly and every key point validated; a rejected output is sent back with the
 errors for at most `max_repairs` more attempts, and every attempt is kept for audit.
+
+Two output modes. `parsed` (the default) lets the model write free text and relies on that parsing,
+validation and repair: it works with every engine. `json_schema` also asks the
+engine to constrain decoding to `SCHEMA` (vLLM's structured outputs, through the OpenAI
+`response_format`), so even a small model writes the seven keys with lists of capitalised sentences ending
+in a full stop; validation and repair still run, for what a schema cannot say (a key point starting with
+a pronoun). The schema caps each category at three key points of at most 20 words. Provenance tells
+the modes apart: the schema's name joins the prompt version.
 """
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from storytelling.evaluation.dimensions import DIMENSIONS, Dimension
 from storytelling.evaluation.jsonout import OutputError, parse_object
-from storytelling.llm import ChatEngine, ChatMessage, SamplingParams
+from storytelling.llm import ChatEngine, ChatMessage, JsonSchema, SamplingParams
 
 PROMPT_VERSION = "keypoints/1"
+
+
+class OutputMode(StrEnum):
+    PARSED = "parsed"  # free text, parsed and validated, with bounded repair
+    JSON_SCHEMA = "json_schema"  # decoding constrained to SCHEMA by the engine, then validated the same way
+
 
 SYSTEM = (
     "You turn a one-moment story into the key points an illustration of it must show, so that a "
@@ -43,10 +58,34 @@ REPAIR = (
     "category keys, each a list of complete sentences."
 )
 
+MIN_WORDS, MAX_WORDS = 3, 40
+# What the schema can enforce of `sentence_errors`: a capital first, words without inner sentence ends,
+# a full stop or exclamation mark last. Fewer words than validation allows, and at most three per
+# category, so that a small model that repeats a sentence until its list is full stays well inside
+# max_tokens (7 x 3 sentences of at most 20 words) and takes seconds, not minutes, on a CPU.
+SCHEMA_MAX_WORDS, SCHEMA_MAX_PER_CATEGORY = 20, 3
+_CHAR = r'[^ \t\n.!?"\\]'  # a character of a word: no space, sentence end, quote or backslash
+SENTENCE_PATTERN = rf"^[A-Z]{_CHAR}*( {_CHAR}+){{{MIN_WORDS - 1},{SCHEMA_MAX_WORDS - 1}}}[.!]$"
+SCHEMA = JsonSchema(
+    "key_points_v1",
+    {
+        "type": "object",
+        "properties": {
+            d.value: {
+                "type": "array",
+                "items": {"type": "string", "pattern": SENTENCE_PATTERN},
+                "maxItems": SCHEMA_MAX_PER_CATEGORY,
+            }
+            for d in DIMENSIONS
+        },
+        "required": [d.value for d in DIMENSIONS],
+        "additionalProperties": False,
+    },
+)
+
 _PRONOUNS = frozenset("he she it they his her its their him them this that these those i we you".split())
 _ABBREVIATIONS = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof)\.")
 _SENTENCE_BREAK = re.compile(r"[.!?][\"')\]]*\s+\S")
-MIN_WORDS, MAX_WORDS = 3, 40
 
 
 @dataclass(frozen=True)
@@ -128,12 +167,32 @@ def parse_key_points(raw: str) -> list[KeyPointText]:
 
 
 class KeyPointExtractor:
-    """Greedy extraction with at most `max_repairs` repair requests after the first attempt."""
+    """Greedy extraction with at most `max_repairs` repair requests after the first attempt; `mode`
+    json_schema constrains every attempt to SCHEMA (the engine must support it)."""
 
-    def __init__(self, llm: ChatEngine, *, max_repairs: int = 1, max_tokens: int = 768) -> None:
+    def __init__(
+        self,
+        llm: ChatEngine,
+        *,
+        max_repairs: int = 1,
+        max_tokens: int = 768,
+        mode: OutputMode = OutputMode.PARSED,
+    ) -> None:
         self.llm = llm
         self.max_repairs = max_repairs
-        self.params = SamplingParams(temperature=0.0, max_tokens=max_tokens)
+        self.mode = mode
+        self.params = SamplingParams(
+            temperature=0.0,
+            max_tokens=max_tokens,
+            json_schema=SCHEMA if mode is OutputMode.JSON_SCHEMA else None,
+        )
+
+    @property
+    def prompt_version(self) -> str:
+        """What provenance records of the request: the prompt's version, and the schema's where decoding
+        is constrained (the same prompt under a schema gives different outputs)."""
+        schema = self.params.json_schema
+        return PROMPT_VERSION if schema is None else f"{PROMPT_VERSION}+{schema.name}"
 
     async def extract(self, story: str) -> Extraction:
         messages = [ChatMessage("system", SYSTEM), ChatMessage("user", USER.format(story=story.strip()))]

@@ -3,16 +3,28 @@
 TIME = frozenset(
     """morning afternoon evening night midnight noon dawn dusk sunrise sunset twilight
 christmas halloween thanksgiving easter birthday anniversary holiday weekend winter summer autumn fall
-spring o'clock clock bedtime breakfast lunch dinner yesterday tonight today new_year eve""".split()
+spring o'clock clock bedtime breakfast lunch dinner new_year eve""".split()
 )
-TIME_ENTITIES = frozenset({"DATE", "TIME", "EVENT"})
+# Hours and named events; dates ("yesterday", "tomorrow's") are said, not seen.
+TIME_ENTITIES = frozenset({"TIME", "EVENT"})
+# Things that show a moment in a picture: light and sky, festivities, seasons.
+TIME_SIGNS = frozenset(
+    """moon star sunrise sunset dusk dawn firework lantern candle costume pumpkin snow snowman
+turkey tinsel wreath confetti anniversary graduation""".split()
+)
 
 PLACES = frozenset(
     """kitchen school classroom park store shop supermarket market street road hospital
 office restaurant cafe bakery library beach garden house home room bedroom bathroom hallway station
 playground church farm forest museum airport harbour harbor port yard backyard field stadium court gym
 pool zoo theater theatre cinema hotel bus train subway car bridge river lake mountain village city town
-square alley clinic pharmacy laundromat bank factory studio attic basement porch balcony""".split()
+square alley clinic pharmacy laundromat bank factory studio attic basement porch balcony cafeteria canteen
+pitch stall platform pier quay wharf dock rink arena corridor ward garage cliff shore barnyard barn stable
+study vestry chapel temple mosque terrace flat apartment nursery bakery clearing campsite hillside meadow
+crossroads pavement sidewalk hall auditorium stage lab laboratory salon surgery shop deck trawler ship boat
+tarmac runway staircase stairs courtyard plaza fountain market bazaar ditch sea ocean desert valley
+greenhouse workshop warehouse kitchen diner bar pub cellar loft cottage hut cabin castle palace lighthouse
+harbor marina pond riverbank orchard vineyard field""".split()
 )
 PLACE_ENTITIES = frozenset({"GPE", "LOC", "FAC"})
 
@@ -21,7 +33,9 @@ ROLES = frozenset(
 firefighter farmer cashier vendor seller student pupil customer driver baker mechanic janitor librarian
 coach player artist painter musician clerk pilot soldier guard shopkeeper grocer patient passenger
 tourist lifeguard postman mailman fisherman priest judge scientist engineer photographer dentist
-veterinarian vet principal athlete goalkeeper dancer singer magician clown""".split()
+veterinarian vet principal athlete goalkeeper dancer singer magician clown violinist pianist conductor
+pharmacist hairdresser barber shepherd potter gardener plumber carpenter builder surgeon bride groom
+firefighter astronaut sailor captain knight monk nun king queen scout ranger porter usher""".split()
 )
 
 RELATIONS = frozenset(
@@ -38,6 +52,41 @@ adult crowd stranger""".split()
     )
     | ROLES
     | RELATIONS
+)
+
+# Attire and tools that show what a character is (a striped shirt and a whistle make a referee).
+ROLE_SIGNS = frozenset(
+    """uniform scrubs stethoscope apron hairnet whistle helmet overalls smock tuxedo baton clipboard
+crook waterproofs bib badge lanyard goggles satchel wrench easel toque gown robe vest""".split()
+)
+ROLE_PHRASES = (("lab", "coat"), ("white", "coat"), ("chef", "hat"), ("peaked", "cap"), ("name", "badge"))
+
+# Signs of a relationship a picture can show: resemblance, matching clothes, rings, generations.
+RELATION_SIGNS = frozenset("twins identical matching roommate generation".split())
+RELATION_PHRASES = (("same", "freckles"), ("same", "eyes"), ("wedding", "ring"), ("holding", "hands"))
+
+# Visible signs of how someone feels: faces, tears, postures, gestures.
+FEELING_SIGNS = frozenset(
+    """tear cry sob wail howl weep grin smile beam laugh giggle frown scowl glare blush flush red-faced
+pale tremble shake wide-eyed gasp freeze clench grip pout sigh shriek cheer roar stamp droop slump hunch
+clap nervously sheepishly guiltily proudly angrily anxiously delight squint peer beaming""".split()
+)
+FEELING_PHRASES = (
+    ("bite", "her", "lip"), ("bite", "his", "lip"), ("mouth", "open"), ("raise", "his", "eyebrow"),
+    ("hand", "over", "her", "mouth"), ("cover", "her", "mouth"), ("cover", "his", "mouth"),
+    ("hide", "his", "face"), ("hide", "her", "face"), ("flatten", "ear"), ("chin", "in", "her", "hand"),
+    ("arm", "raise"), ("knuckle", "be", "white"), ("lip", "push", "out"),
+)  # fmt: skip
+# Verbs after which an emotion word is a thought, not something shown ("she feels ashamed").
+INNER_VERBS = frozenset({"feel", "think", "know", "wonder", "remember", "hope"})
+
+# Changes and their traces: two of them in a story, or one tied by a linking word, show a cause and its
+# effect in the same frame (a dropped tray and spaghetti on someone's shoes).
+CHANGE = frozenset(
+    """spill spread shatter break broken crack collapse torn rip knock tip overturn flood overflow
+pour soak drench drip stain splash splatter scatter melt burn smoke muddy dent crush crooked stuck slip trip
+fall drop snap erupt leak puddle skid trail print lopsided wet dripping upside crumb mess scribble soot
+flooded gust wind wave flame""".split()
 )
 
 EMOTIONS = frozenset(
@@ -63,6 +112,17 @@ CAUSAL_PHRASES = (
     ("so", "that"),
 )
 CAUSAL_CONNECTIVES = frozenset({"so", "since"})
+# Words that tie a visible effect to its cause: "turned inside out by a gust", "as the ball hits the net",
+# "having slipped on a puck", "prints lead from...".
+CAUSAL_LINKS = (
+    ("by",),
+    ("as",),
+    ("having",),
+    ("leading", "to"),
+    ("lead", "out"),
+    ("lead", "across"),
+    ("from",),
+)
 
 # Prototype sentences per dimension for the embedding similarity cue.
 PROTOTYPES: dict[str, tuple[str, ...]] = {

@@ -8,12 +8,13 @@ from prometheus_client.registry import Collector
 
 from storytelling.evaluation.core import Evaluation
 from storytelling.evaluation.embedder import SentenceEmbedder
+from storytelling.evaluation.keypoints import OutputMode
 from storytelling.evaluation.metrics import EvaluationMetrics
 from storytelling.evaluation.servicer import EvaluationServicer
 from storytelling.evaluation.settings import EvaluationSettings
 from storytelling.evaluation.text_measures import TextMeasurer
-from storytelling.evaluation.vision import build_vision_engine
 from storytelling.llm import build_engine
+from storytelling.api.pools import PoolRegistry, builtin_pools, load_pool
 from storytelling.runtime.errors import ServiceError
 from storytelling.runtime.images import DEFAULT_MAX_PIXELS
 from storytelling.runtime.service import Service
@@ -32,20 +33,33 @@ class EvaluationService(Service):
 
     @classmethod
     def from_settings(cls, settings: EvaluationSettings) -> "EvaluationService":
-        embedder = SentenceEmbedder(settings.embedder, device=settings.embed_device)
+        embedder = SentenceEmbedder(
+            settings.embedder, device=settings.embed_device, dtype=settings.embed_dtype
+        )
+        pools = PoolRegistry(
+            [*builtin_pools(), *(load_pool(path) for path in settings.pool_files)],
+            default=settings.default_pool,
+        )
+        if pools.get("") is None:
+            raise ValueError(f"default pool {settings.default_pool!r} is not among {pools.names()}")
         return cls(
             Evaluation(
                 embedder,
                 TextMeasurer(embedder) if settings.text_measures else None,
+                pools=pools,
                 extractors={name: build_engine(spec) for name, spec in settings.extractors.items()},
-                judges={name: build_vision_engine(spec) for name, spec in settings.judges.items()},
+                judges={name: build_engine(spec) for name, spec in settings.judges.items()},
                 default_extractor=settings.default_extractor,
+                extractor_output=OutputMode(settings.extractor_output),
                 default_judge=settings.default_judge,
                 max_repairs=settings.max_repairs,
                 top_logprobs=settings.top_logprobs,
                 default_k=settings.default_k,
                 tile_bytes=settings.knn_tile_mb << 20,
                 knn_device=settings.knn_device,
+                approximate_above=settings.approximate_above or None,
+                nprobe=settings.nprobe,
+                memorisation_threshold=settings.memorisation_threshold,
                 seed=settings.seed,
                 max_items_in_flight=settings.max_items_in_flight,
             ),

@@ -23,6 +23,7 @@ from storytelling.evaluation.dimensions import DIMENSIONS, Dimension
 from storytelling.evaluation.embedder import Embedder
 from storytelling.evaluation.scores import DimensionScore
 
+METHOD = "rules+prototypes/2"
 COVERED = 0.5
 SIMILARITY_FLOOR, SIMILARITY_CEIL = 0.25, 0.65
 _NOT_EVENTS = frozenset({"be", "have", "do", "seem", "become"})
@@ -61,6 +62,11 @@ class TextMeasurer:
     def loaded(self) -> bool:
         return self._nlp is not None
 
+    @property
+    def method(self) -> str:
+        models = "spacy:en_core_web_sm" + (f", {self.embedder.name}" if self.embedder is not None else "")
+        return f"{METHOD} ({models})"
+
     def load(self) -> None:
         with self._lock:
             if self._nlp is None:
@@ -73,19 +79,23 @@ class TextMeasurer:
     def measure(self, story: str) -> TextMeasures:
         self.load()
         doc = self._nlp(story)
+        lemmas = [t.lemma_.lower() for t in doc]
         nouns = [t.lemma_.lower() for t in doc if t.pos_ in ("NOUN", "PROPN")]
         named = {e.text.lower() for e in doc.ents if e.label_ == "PERSON"}
         people = {n for n in nouns if n in lexicon.PEOPLE} | named
         events = [t for t in doc if t.pos_ == "VERB" and t.lemma_.lower() not in _NOT_EVENTS]
         causal = _causal_links(doc)
-        emotions = [t for t in doc if t.lemma_.lower() in lexicon.EMOTIONS or t.lower_ in lexicon.EMOTIONS]
+        emotions = _feelings(doc, lemmas)
         cues = {
-            Dimension.TIME: sum(n in lexicon.TIME for n in nouns)
+            Dimension.TIME: sum(n in lexicon.TIME or n in lexicon.TIME_SIGNS for n in nouns)
             + sum(e.label_ in lexicon.TIME_ENTITIES for e in doc.ents),
             Dimension.LOCATION: sum(n in lexicon.PLACES for n in nouns)
             + sum(e.label_ in lexicon.PLACE_ENTITIES for e in doc.ents),
-            Dimension.CHARACTER_ROLE: sum(n in lexicon.ROLES for n in nouns),
-            Dimension.CHARACTER_RELATIONSHIP: sum(n in lexicon.RELATIONS for n in nouns),
+            Dimension.CHARACTER_ROLE: sum(n in lexicon.ROLES or n in lexicon.ROLE_SIGNS for n in nouns)
+            + _phrases(lemmas, lexicon.ROLE_PHRASES),
+            Dimension.CHARACTER_RELATIONSHIP: sum(n in lexicon.RELATIONS for n in nouns)
+            + sum(lemma in lexicon.RELATION_SIGNS for lemma in lemmas)
+            + _phrases(lemmas, lexicon.RELATION_PHRASES),
             Dimension.EVENT: len(events),
             Dimension.EVENT_CAUSAL_RELATIONSHIP: causal,
             Dimension.MENTAL_STATE: len(emotions),
@@ -117,12 +127,47 @@ class TextMeasurer:
         }
 
 
+def _phrases(lemmas: list[str], phrases: tuple[tuple[str, ...], ...]) -> int:
+    return sum(tuple(lemmas[i : i + len(p)]) == p for i in range(len(lemmas)) for p in phrases)
+
+
+def _feelings(doc, lemmas: list[str]) -> list:
+    """Emotion words a picture can show (not those after feel, think...) and visible signs of feelings."""
+    found = [
+        t
+        for t in doc
+        if (t.lemma_.lower() in lexicon.EMOTIONS or t.lower_ in lexicon.EMOTIONS)
+        and t.head.lemma_.lower() not in lexicon.INNER_VERBS
+    ]
+    found += [
+        t for t in doc if t.lemma_.lower() in lexicon.FEELING_SIGNS or t.lower_ in lexicon.FEELING_SIGNS
+    ]
+    return found + [None] * _phrases(lemmas, lexicon.FEELING_PHRASES)
+
+
 def _causal_links(doc) -> int:
+    """Explicit connectives, plus a cause and its effect shown side by side: two traces of change (a
+    dropped tray, spaghetti on shoes), or one tied to its cause by a linking word (by, as, having...).
+    The shown link counts once, and not when every trace of change sits in a sentence whose connective
+    already states the link ("Since the stool is broken, the boy falls" is one link)."""
     lemmas = [t.lemma_.lower() for t in doc]
     count = 0
+    stated = set()  # the sentences (by their first token) that hold a connective
     for i, token in enumerate(doc):
-        if any(tuple(lemmas[i : i + len(p)]) == p for p in lexicon.CAUSAL_PHRASES):
+        phrase = any(tuple(lemmas[i : i + len(p)]) == p for p in lexicon.CAUSAL_PHRASES)
+        if phrase or (token.lower_ in lexicon.CAUSAL_CONNECTIVES and token.pos_ in ("SCONJ", "CCONJ")):
             count += 1
-        elif token.lower_ in lexicon.CAUSAL_CONNECTIVES and token.pos_ in ("SCONJ", "CCONJ"):
-            count += 1
+            stated.add(token.sent.start)
+    traces = [t for t in doc if t.lemma_.lower() in lexicon.CHANGE or t.lower_ in lexicon.CHANGE]
+    changes = {t.lemma_.lower() for t in traces}
+    links = _phrases(lemmas, lexicon.CAUSAL_LINKS)
+    # A change in the perfect ("the cover has ripped", "the cake has slid") is a result in the frame.
+    results = [
+        t
+        for t in traces
+        if t.lemma_.lower() in lexicon.CHANGE and any(c.lemma_ == "have" for c in t.children)
+    ]
+    shown = len(changes) >= 2 or (changes and (links or results))
+    if shown and any(t.sent.start not in stated for t in traces):
+        count += 1
     return count

@@ -1,21 +1,25 @@
-"""A transformers chat model run in-process, for laptops and CI.
+"""A transformers chat model run in-process, for laptops and CI: a text model, or a vision-language model
+(image-text-to-text) that also takes image parts, behind the same `chat`.
 
 Generation is CPU-bound and not thread-safe across calls, so it runs in a worker thread one request at a
 time (a lock); the event loop stays free for health checks and other RPCs. With a seed, sampling is
 reproducible: the seed is applied to torch's generator under the same lock, just before generating.
+Closing the engine stops a generation in flight at its next token and the call raises Unavailable, so
+an answer cut off by a shutdown never comes back as an ordinary length stop.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from storytelling.llm import smollm2
-from storytelling.llm.inprocess import InProcessModel
 from storytelling.llm.engine import ChatMessage, Completion, SamplingParams, TokenLogprob
+from storytelling.llm.inprocess import InProcessModel
 from storytelling.runtime import deadlines
-from storytelling.runtime.errors import DeadlineExceeded, FailedPrecondition, Unavailable
+from storytelling.runtime.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, Unavailable
 
 
 class EmbeddedChatEngine(InProcessModel):
@@ -28,17 +32,32 @@ class EmbeddedChatEngine(InProcessModel):
         self._source = model
 
     async def chat(self, messages: Sequence[ChatMessage], params: SamplingParams) -> Completion:
+        if params.json_schema is not None:
+            raise InvalidArgument(
+                f"json_schema: the embedded engine ({self.model}) cannot constrain decoding to a schema; "
+                "use an openai engine (vLLM) for structured output"
+            )
         return await self._run(self._generate, messages, params, deadlines.remaining())
 
     def _load(self) -> tuple[Any, Any]:
+        """(tokenizer, model) for a text model; (processor, model) for a vision-language model, recognised
+        by the `vision_config` in its configuration."""
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import (
+            AutoConfig,
+            AutoModelForCausalLM,
+            AutoModelForImageTextToText,
+            AutoProcessor,
+            AutoTokenizer,
+        )
 
         path = self._source or smollm2.materialize()
+        dtype = getattr(torch, self._dtype)
+        if hasattr(AutoConfig.from_pretrained(path), "vision_config"):
+            processor = AutoProcessor.from_pretrained(path)
+            return processor, AutoModelForImageTextToText.from_pretrained(path, dtype=dtype).eval()
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, self._dtype))
-        model.eval()
-        return tokenizer, model
+        return tokenizer, AutoModelForCausalLM.from_pretrained(path, dtype=dtype).eval()
 
     def _generate(
         self, messages: Sequence[ChatMessage], params: SamplingParams, time_left: float | None
@@ -47,12 +66,8 @@ class EmbeddedChatEngine(InProcessModel):
 
         if time_left is not None and time_left <= 0:
             raise DeadlineExceeded(f"no time left to generate with {self.model}")
-        tokenizer, model = self._loaded
-        if not tokenizer.chat_template:
-            raise FailedPrecondition(f"model {self.model!r} has no chat template; use an instruct model")
-        inputs = tokenizer.apply_chat_template(
-            [m.as_dict() for m in messages], add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )
+        preprocessor, model = self._loaded
+        inputs, tokenizer = self._inputs(preprocessor, messages)
         sample = params.temperature > 0
         options: dict[str, Any] = {
             "max_new_tokens": params.max_tokens,
@@ -97,6 +112,31 @@ class EmbeddedChatEngine(InProcessModel):
             if params.top_logprobs is not None
             else None,
         )
+
+    def _inputs(self, preprocessor: Any, messages: Sequence[ChatMessage]) -> tuple[Any, Any]:
+        """Model inputs of the conversation, and the tokenizer that decodes the answer."""
+        images = [image for message in messages for image in message.images]
+        tokenizer = getattr(preprocessor, "tokenizer", None)
+        if tokenizer is None:  # a text model
+            if images:
+                raise InvalidArgument(f"model {self.model!r} is a text model: it cannot read images")
+            if not preprocessor.chat_template:
+                raise FailedPrecondition(f"model {self.model!r} has no chat template; use an instruct model")
+            inputs = preprocessor.apply_chat_template(
+                [m.as_template(with_parts=False) for m in messages],
+                add_generation_prompt=True,
+                return_tensors="pt",
+                return_dict=True,
+            )
+            return inputs, preprocessor
+        from PIL import Image
+
+        text = preprocessor.apply_chat_template(
+            [m.as_template(with_parts=True) for m in messages], add_generation_prompt=True
+        )
+        pictures = [Image.open(io.BytesIO(image.data)).convert("RGB") for image in images]
+        inputs = preprocessor(images=pictures or None, text=[text], return_tensors="pt")
+        return inputs, tokenizer
 
 
 def eos_token_ids(model: Any, tokenizer: Any) -> set[int]:

@@ -110,7 +110,7 @@ class OpenAIChatEngine:
     def _body(self, messages: Sequence[ChatMessage], params: SamplingParams) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [m.as_dict() for m in messages],
+            "messages": [m.as_openai() for m in messages],
             "temperature": params.temperature,
             "top_p": params.top_p,
             "max_tokens": params.max_tokens,
@@ -122,6 +122,11 @@ class OpenAIChatEngine:
         if params.top_logprobs is not None:
             body["logprobs"] = True
             body["top_logprobs"] = params.top_logprobs
+        if params.json_schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": params.json_schema.name, "schema": params.json_schema.schema},
+            }
         return body
 
     async def _post_with_retries(self, path: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -212,8 +212,10 @@ class EvaluationClient:
         )
         return response.evaluation
 
-    async def diversity(self, request: evaluation_pb2.DiversityRequest) -> evaluation_pb2.DiversityResult:
+    async def summarize(self, request: evaluation_pb2.SummarizeSetRequest) -> evaluation_pb2.SetSummary:
         return await _call(
             "evaluation",
-            self._stub.Diversity(request, timeout=deadlines.remaining(), metadata=self._connection.metadata),
+            self._stub.SummarizeSet(
+                request, timeout=deadlines.remaining(), metadata=self._connection.metadata
+            ),
         )

@@ -16,6 +16,7 @@ from google.protobuf import timestamp_pb2
 
 from storytelling.api import vocabulary
 from storytelling.api.layout import JobFiles, image_metadata
+from storytelling.api.pools import parse_pool
 from storytelling.runtime.errors import ServiceError
 from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2, render_pb2
 
@@ -24,7 +25,6 @@ from .pipeline import PipelineStage, run_pipeline
 from .policy import EVALUATE, RENDER, STORY, PipelinePolicy
 from .retry import retry, within
 from .stages import Stages
-from .summary import summarize
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,12 @@ class JobRunner:
         self._summarize_set = summarize_set
         self._metrics = metrics or JobMetrics(None)
         spec = job.spec
+        inline = spec.story.inline_pool
+        self._inline_pool = (
+            parse_pool(inline.name, inline.content, inline.format)
+            if spec.story.HasField("inline_pool")
+            else None
+        )
         self._item_evaluators = item_evaluators(spec)
         steps: list[tuple[int, Callable[[pipeline_pb2.Item], Awaitable[bool]]]] = [(STORY, self._story)]
         if not spec.skip_render:
@@ -188,12 +194,12 @@ class JobRunner:
     async def _evaluate(self, item: pipeline_pb2.Item) -> bool:
         evaluation = self._files.read_evaluation(item.index)
         if evaluation is None:
-            subject = evaluation_pb2.EvaluationItem(id=item.story.id, story=item.story.text)
+            subject = self._subject(item)
             if not self.job.spec.skip_render:
                 image = await asyncio.to_thread(self._files.read_image, item.index, with_data=True)
                 subject.image.CopyFrom(image)
             request = evaluation_pb2.EvaluateItemRequest(
-                item=subject, evaluators=self._item_evaluators, alignment=self.job.spec.alignment
+                item=subject, evaluators=self._item_evaluators, alignment=self._alignment_options()
             )
             evaluation = await self._attempt(item, EVALUATE, lambda: self._stages.evaluate.evaluate(request))
             if evaluation is None:
@@ -202,6 +208,33 @@ class JobRunner:
         item.evaluation.CopyFrom(evaluation)
         item.artifacts.evaluation_path = self._files.relative(self._files.evaluation_path(item.index))
         return self._completed(item, EVALUATE)
+
+    def _subject(self, item: pipeline_pb2.Item) -> evaluation_pb2.EvaluationItem:
+        """The item as the evaluation service takes it, with the exemplars its story was written from:
+        by reference for a named pool, as text for the job's inline pool (which the service cannot know)."""
+        subject = evaluation_pb2.EvaluationItem(id=item.story.id, story=item.story.text)
+        for ref in item.story.provenance.exemplars:
+            entry = (
+                self._inline_pool.get(ref.id)
+                if self._inline_pool and ref.pool == self._inline_pool.name
+                else None
+            )
+            if entry is not None:
+                subject.exemplars.append(entry.story)
+            else:
+                subject.exemplar_refs.append(ref)
+        return subject
+
+    def _alignment_options(self) -> evaluation_pb2.AlignmentOptions:
+        """The job's alignment options; controls drawn with the job seed (and the item id) unless the spec
+        sets one, from the pool the stories were written with, so a rerun asks the same controls."""
+        options = evaluation_pb2.AlignmentOptions()
+        options.CopyFrom(self.job.spec.alignment)
+        if not options.HasField("control_seed"):
+            options.control_seed = self.job.seed
+        if not options.control_pool and not options.control_stories and self._inline_pool is None:
+            options.control_pool = self.job.spec.story.pool
+        return options
 
     async def _attempt(
         self, item: pipeline_pb2.Item, stage: int, call: Callable[[], Awaitable[R]]
@@ -248,31 +281,39 @@ class JobRunner:
     # Set level.
 
     async def _summary(self) -> evaluation_pb2.SetSummary:
+        """The evaluation service's summary of the stored item evaluations (it owns every set number);
+        items that never reached evaluation are sent with the reason, so the summary counts them."""
         summary = self._files.read_summary()
         if summary is not None:
             return summary
-        diversity = None
-        if wants_diversity(self.job.spec):
-            request = evaluation_pb2.DiversityRequest(
-                stories=[i.story.text for i in self.items if i.HasField("story")],
-                options=self.job.spec.diversity,
+        request = evaluation_pb2.SummarizeSetRequest(
+            items=[self._member(item) for item in self.items],
+            diversity=self.job.spec.diversity,
+            skip_diversity=not wants_diversity(self.job.spec),
+        )
+        try:
+            summary = await retry(
+                lambda: self._once(EVALUATE, lambda: self._stages.evaluate.summarize(request), lambda: None),
+                self._policy.retry,
             )
-            try:
-                diversity = await retry(
-                    lambda: self._once(
-                        EVALUATE, lambda: self._stages.evaluate.diversity(request), lambda: None
-                    ),
-                    self._policy.retry,
-                )
-            except Exception as error:
-                diversity = evaluation_pb2.DiversityResult(
-                    status=common_pb2.EvaluatorStatus(
-                        state=common_pb2.EvaluatorStatus.STATE_FAILED, reason=describe(error)
-                    )
-                )
-        summary = summarize([i.evaluation for i in self.items if i.HasField("evaluation")], diversity)
+        except Exception as error:
+            failed = common_pb2.EvaluatorStatus(
+                state=common_pb2.EvaluatorStatus.STATE_FAILED, reason=f"set summary: {describe(error)}"
+            )
+            return evaluation_pb2.SetSummary(
+                items=len(self.items), alignment_status=failed, complexity_status=failed
+            )  # not written: the next resume asks again
         await asyncio.to_thread(self._files.write_summary, summary)
         return summary
+
+    @staticmethod
+    def _member(item: pipeline_pb2.Item) -> evaluation_pb2.SetMember:
+        member = evaluation_pb2.SetMember(item_id=item.story.id or str(item.index), story=item.story.text)
+        if item.HasField("evaluation"):
+            member.evaluation.CopyFrom(item.evaluation)
+        else:
+            member.not_evaluated_reason = item.error or vocabulary.label(vocabulary.ItemState, item.state)
+        return member
 
     async def _publish_gallery(self) -> None:
         """Writes the gallery from the artifacts and job.json, which must show the final state first."""

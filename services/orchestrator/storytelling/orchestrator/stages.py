@@ -41,7 +41,8 @@ class EvaluateStage(Protocol):
         self, request: evaluation_pb2.EvaluateItemRequest
     ) -> evaluation_pb2.ItemEvaluation: ...
 
-    async def diversity(self, request: evaluation_pb2.DiversityRequest) -> evaluation_pb2.DiversityResult: ...
+    async def summarize(self, request: evaluation_pb2.SummarizeSetRequest) -> evaluation_pb2.SetSummary:
+        """The set summary of the job's stored item evaluations (the evaluation service owns it)."""
 
 
 @dataclass(frozen=True)

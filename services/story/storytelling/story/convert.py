@@ -7,7 +7,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from storytelling.llm import SamplingParams
 from storytelling.runtime.errors import InvalidArgument
 from storytelling.story.core import InlinePool, Story, StoryOptions
-from storytelling.story.pools import Pool
+from storytelling.api.pools import Pool
 from storytelling.story.prompts import Mode, Prompt
 from storytelling.v1 import common_pb2, story_pb2
 

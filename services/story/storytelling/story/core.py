@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from storytelling.llm import ChatEngine, Completion, SamplingParams
 from storytelling.runtime.errors import FailedPrecondition, InvalidArgument
-from storytelling.story.pools import Pool, PoolEntry, PoolFormatError, PoolRegistry, parse_pool
+from storytelling.api.pools import Pool, PoolEntry, PoolFormatError, PoolRegistry, parse_pool
 from storytelling.story.postprocess import Rejection, check, clean
 from storytelling.story.prompts import PROMPTS, Mode, Prompt
 

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from storytelling.llm import ChatMessage
 from storytelling.story.dimensions import DIMENSIONS
-from storytelling.story.pools import PoolEntry
+from storytelling.api.pools import PoolEntry
 
 
 class Mode(StrEnum):

@@ -14,7 +14,7 @@ from storytelling.llm import ChatEngine, EngineSpec, build_engine
 from storytelling.runtime.config import ServiceSettings
 from storytelling.runtime.service import Service
 from storytelling.story.core import Limits, Storyteller
-from storytelling.story.pools import PoolRegistry, builtin_pools, load_pool
+from storytelling.api.pools import PoolRegistry, builtin_pools, load_pool
 from storytelling.story.servicer import StoryServicer
 from storytelling.v1 import story_pb2, story_pb2_grpc
 

@@ -1,4 +1,6 @@
-"""Story pools: exemplar stories the CoR-guided prompt samples from.
+"""Story pools: exemplar stories the CoR-guided prompt samples from, and the reference the evaluators
+measure novelty, memorisation and control key points against. Shared by the story and evaluation
+services (and training), so it lives in the API package: plain Python, no service code.
 
 Formats: JSONL (`{"id", "story"}` per line, optionally `dimensions`, `split`, `setting`; the shipped pool
 uses all of them) and the research CSV (`img_id,story` header, extra columns ignored). Every validation
@@ -17,11 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from storytelling.story.dimensions import NAMES as DIMENSION_NAMES
+from storytelling.v1 import common_pb2
 
 Format = Literal["csv", "jsonl"]
 SPLITS = ("train", "test")
-BUILTIN_DIR = Path(__file__).parent / "pools"
+BUILTIN_DIR = Path(__file__).parent
+# The lower-case suffixes of the proto enum Dimension: "time", "location"...
+DIMENSION_NAMES: tuple[str, ...] = tuple(
+    name.removeprefix("DIMENSION_").lower()
+    for name, number in common_pb2.Dimension.items()
+    if number != common_pb2.DIMENSION_UNSPECIFIED
+)
 
 
 class PoolFormatError(ValueError):
@@ -44,12 +52,17 @@ class Pool:
     description: str = ""
     source: str = ""
     _by_split: dict[str, tuple[PoolEntry, ...]] = field(init=False, repr=False, compare=False)
+    _by_id: dict[str, PoolEntry] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_split: dict[str, list[PoolEntry]] = {}
         for entry in self.entries:
             by_split.setdefault(entry.split, []).append(entry)
         object.__setattr__(self, "_by_split", {k: tuple(v) for k, v in by_split.items()})
+        object.__setattr__(self, "_by_id", {entry.id: entry for entry in self.entries})
+
+    def get(self, entry_id: str) -> PoolEntry | None:
+        return self._by_id.get(entry_id)
 
     @property
     def splits(self) -> dict[str, int]:
