@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -12,8 +13,9 @@ from pathlib import Path
 
 from storytelling.runtime.testing import free_port
 
-from tests.client.fake_services import FakeServices, png
+from tests.client.fake_services import png
 from tests.client.server import serve_in_thread
+from tests.client.services import TestServices
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,11 +46,12 @@ def test_paint_watches_the_job_and_prints_the_gallery(address: str) -> None:
     result = storytelling("paint", "-n", "3", "--seed", "5", "--name", "cli job", address=address)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("job job-0001 created: 3 items, seed 5")
+    job_id = lines[0].split()[1]
+    assert lines[0] == f"job {job_id} created: 3 items, seed 5"
     for index in range(3):
         for stage in ("story", "render", "evaluate"):
-            assert any(line.startswith(f"item {index}: {stage} done") for line in lines), stage
-    assert "job job-0001: succeeded" in lines
+            assert sum(line.startswith(f"item {index}: {stage} done") for line in lines) == 1, stage
+    assert f"job {job_id}: succeeded" in lines
     gallery = Path(lines[-1].removeprefix("gallery: "))
     assert lines[-1].startswith("gallery: ") and gallery.is_file()
     assert "cli job" in gallery.read_text()
@@ -57,7 +60,12 @@ def test_paint_watches_the_job_and_prints_the_gallery(address: str) -> None:
 def test_paint_reports_failed_items_with_a_nonzero_exit(address: str) -> None:
     result = storytelling("paint", "-n", "3", "--theme", "fail-render", address=address)
     assert result.returncode == 1
-    assert "item 1: render failed (1/3): render: painter 'sketch' crashed after 3 attempts" in result.stdout
+    assert re.search(
+        r"^item 1: render failed \(\d/3\): render failed after 1 attempt\(s\): Internal: painter 'sketch' crashed$",
+        result.stdout,
+        re.MULTILINE,
+    )
+    assert "  item 1 failed: render failed after 1 attempt(s)" in result.stdout
     assert "2 of 3 items succeeded, 1 failed" in result.stdout
     assert "gallery: " in result.stdout
 
@@ -75,36 +83,42 @@ def test_paint_rejects_bad_input_with_the_field(address: str) -> None:
     assert result.returncode == 2 and "invalid choice: 'poetic'" in result.stderr
 
 
-def test_status_list_and_cancel(services: tuple[str, FakeServices], tmp_path: Path) -> None:
+def test_status_list_and_cancel(services: tuple[str, TestServices], tmp_path: Path) -> None:
     address, _ = services
-    done = storytelling("paint", "-n", "2", "--name", "finished one", address=address)
+    done = storytelling("paint", "-n", "3", "--name", "finished one", address=address)
     assert done.returncode == 0, done.stderr
+    job_id = done.stdout.split()[1]
 
-    status = storytelling("status", "job-0001", address=address)
+    status = storytelling("status", job_id, address=address)
     assert status.returncode == 0, status.stderr
-    assert status.stdout.startswith("job job-0001 (finished one): succeeded, 2/2 items succeeded, 0 failed")
-    assert "item   1  succeeded" in status.stdout and "alignment 0.50" in status.stdout
+    assert status.stdout.startswith(f"job {job_id} (finished one): succeeded, 3/3 items succeeded, 0 failed")
+    assert "item   1  succeeded" in status.stdout and "alignment 0." in status.stdout
+    assert "  story     ############################    3/3" in status.stdout
+    first = storytelling("status", job_id, "--items", "1", address=address)
+    assert "item   0  succeeded" in first.stdout and "item   1" not in first.stdout
+    assert "... 2 more items (--items 0 shows all)" in first.stdout
 
-    as_json = storytelling("status", "job-0001", "--json", address=address)
-    assert '"state": "JOB_STATE_SUCCEEDED"' in as_json.stdout
+    as_json = storytelling("status", job_id, "--json", address=address)
+    assert '"state": "JOB_STATE_SUCCEEDED"' in as_json.stdout and '"index": 2' in as_json.stdout
 
     listing = storytelling("list", "--state", "succeeded", address=address)
-    assert listing.returncode == 0 and "job-0001" in listing.stdout and "finished one" in listing.stdout
+    assert listing.returncode == 0 and job_id in listing.stdout and "finished one" in listing.stdout
 
-    refused = storytelling("cancel", "job-0001", address=address)
+    refused = storytelling("cancel", job_id, address=address)
     assert refused.returncode == 4 and "already ended" in refused.stderr
 
     missing = storytelling("status", "job-9999", address=address)
-    assert missing.returncode == 3 and "'job-9999' does not exist" in missing.stderr
+    assert missing.returncode == 3 and "no job 'job-9999'" in missing.stderr
 
 
 def test_cancel_a_running_job(tmp_path: Path) -> None:
-    with serve_in_thread(lambda: FakeServices(tmp_path, stage_delay_s=1.0)) as address:
+    with serve_in_thread(lambda: TestServices(tmp_path, stage_delay_s=1.0)) as address:
         created = storytelling("paint", "-n", "10", "--detach", address=address)
-        assert created.returncode == 0 and "storytelling status job-0001" in created.stdout
-        result = storytelling("cancel", "job-0001", address=address)
+        job_id = created.stdout.split()[1]
+        assert created.returncode == 0 and f"storytelling status {job_id}" in created.stdout
+        result = storytelling("cancel", job_id, address=address)
         assert result.returncode == 0, result.stderr
-        assert result.stdout.strip() == "job job-0001: cancelled"
+        assert result.stdout.strip() == f"job {job_id}: cancelled"
 
 
 def test_unreachable_orchestrator_says_how_to_start_it() -> None:
@@ -195,7 +209,7 @@ _STAND_IN = textwrap.dedent("""
     import asyncio, contextlib, dataclasses, pathlib, signal, sys
     from storytelling.runtime.server import ServiceServer
     from storytelling.runtime.config import ServiceSettings
-    from tests.client.fake_services import FakeServices
+    from tests.client.services import TestServices
     from tests.client.server import serve_in_thread
 
     @dataclasses.dataclass(frozen=True)
@@ -210,11 +224,11 @@ _STAND_IN = textwrap.dedent("""
 
         def up(self):
             assert self.options.ephemeral_ports
-            address = self.enter_context(serve_in_thread(lambda: FakeServices(self.options.data_dir)))
+            address = self.enter_context(serve_in_thread(lambda: TestServices(self.options.data_dir)))
             return {"orchestrator": address}
 
     async def main(port, data_dir):
-        server = ServiceServer(FakeServices(data_dir), ServiceSettings(port=port, metrics_port=0))
+        server = ServiceServer(TestServices(data_dir), ServiceSettings(port=port, metrics_port=0))
         await server.start()
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -232,7 +246,8 @@ def _stand_in(tmp_path: Path) -> tuple[str, ...]:
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "local.py").write_text(_STAND_IN)
-    return (str(tmp_path / "standin"), str(ROOT / "services" / "runtime"), str(ROOT))
+    services = [str(ROOT / "services" / name) for name in ("runtime", "orchestrator")]
+    return (str(tmp_path / "standin"), *services, str(ROOT))
 
 
 def test_paint_embedded_runs_the_job_on_a_stack_of_its_own(tmp_path: Path) -> None:
@@ -240,9 +255,10 @@ def test_paint_embedded_runs_the_job_on_a_stack_of_its_own(tmp_path: Path) -> No
     result = storytelling("paint", "--embedded", "--data-dir", str(tmp_path / "runs"), pythonpath=paths)
     assert result.returncode == 0, result.stderr
     assert "starting the local stack (embedded default" in result.stderr
+    job_id = result.stdout.split()[1]
     assert (
         result.stdout.splitlines()[-1]
-        == f"gallery: {tmp_path / 'runs' / 'jobs' / 'job-0001' / 'gallery' / 'index.html'}"
+        == f"gallery: {tmp_path / 'runs' / 'jobs' / job_id / 'gallery' / 'index.html'}"
     )
     refused = storytelling("paint", "--embedded", "--detach", pythonpath=paths)
     assert refused.returncode == 1 and "--detach cannot be used with --embedded" in refused.stderr
@@ -290,3 +306,41 @@ def test_paint_plain_output_is_not_ansi(address: str) -> None:
     assert result.returncode == 0, result.stderr
     assert "\x1b[" not in result.stdout
     assert "item 0: story done (1/1)" in result.stdout and "render" not in result.stdout
+
+
+def test_stack_status_shows_each_process_and_why_the_stack_stopped(tmp_path: Path) -> None:
+    from storytelling.api.stackstatus import ChildStatus, StackStatus, write_status
+
+    path = tmp_path / "stack-status.json"
+    now = time.time()
+    children = [
+        ChildStatus("story", "running", pid=4242, started_at=now - 60, address="127.0.0.1:50051"),
+        ChildStatus(
+            "render",
+            "backoff",
+            restarts=2,
+            last_exit="killed by SIGKILL",
+            last_exit_at=now - 3,
+            next_start_at=now + 4,
+        ),
+    ]
+    write_status(path, StackStatus(pid=os.getpid(), state="running", children=children))
+    running = storytelling("stack", "status", "--status-file", str(path))
+    assert running.returncode == 0, running.stderr
+    lines = running.stdout.splitlines()
+    assert lines[0] == f"stack (pid {os.getpid()}): running"
+    assert lines[2].split() == ["story", "running", "4242", "0"]
+    assert lines[3].split()[:4] == ["render", "backoff", "-", "2"]
+    assert re.search(r"killed by SIGKILL \d+ s ago; restarts in \d s$", lines[3])
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    write_status(
+        path, StackStatus(pid=dead.pid, state="stopped", reason="render crash loop", children=children)
+    )
+    stopped = storytelling("stack", "status", "--status-file", str(path))
+    assert stopped.returncode == 1 and stopped.stdout.startswith(
+        f"stack (pid {dead.pid}): stopped: render crash loop"
+    )
+    missing = storytelling("stack", "status", "--status-file", str(tmp_path / "none.json"))
+    assert missing.returncode == 1 and "no local stack has run here" in missing.stderr

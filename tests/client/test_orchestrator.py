@@ -90,13 +90,16 @@ def test_cli_paint_and_status(orchestrator: str) -> None:
 
 
 async def test_fifty_concurrent_clients_create_and_watch(orchestrator: str) -> None:
-    async def one(n: int) -> tuple[list[int], P.Job]:
+    async def one(n: int) -> tuple[list[P.JobEvent], P.Job]:
         async with AsyncClient(orchestrator) as client:
             job = await client.create_job(job_spec(1, seed=n, name=f"client {n}"))
-            sequences = [event.sequence async for event in client.watch(job.id)]
-            return sequences, await client.get_job(job.id)
+            events = [event async for event in client.watch(job.id)]
+            return events, await client.get_job(job.id)
 
     results = await asyncio.gather(*(one(n) for n in range(50)))
     assert len({job.id for _, job in results}) == 50
-    for sequences, job in results:
-        assert sequences == list(range(1, len(sequences) + 1)) and job.state == P.JOB_STATE_SUCCEEDED
+    for events, job in results:
+        changes = [e.sequence for e in events if e.HasField("item")]
+        assert changes == sorted(set(changes)) and job.state == P.JOB_STATE_SUCCEEDED
+        assert [e.item for e in events if e.HasField("item")][-1] == job.items[0]
+        assert events[-1].finished.items_succeeded == 1

@@ -65,8 +65,8 @@ async def make_manager(tmp_path: Path) -> AsyncIterator[ManagerFactory]:
         store.close()
 
 
-async def finished(manager: JobManager, job_id: str) -> pipeline_pb2.Job:
-    """Watches the job to its end and returns it with its items."""
+async def finished(manager: JobManager, job_id: str, *, items: bool = True) -> pipeline_pb2.Job:
+    """Watches the job to its end and returns it, with its items unless `items` is False."""
     async for _ in manager.watch(job_id):
         pass
-    return manager.get(job_id)
+    return await manager.get(job_id, omit_items=not items)

@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 
+from storytelling.orchestrator.gate import ServiceGate, WaitPolicy
 from storytelling.orchestrator.pipeline import PipelineStage, run_pipeline
 from storytelling.orchestrator.retry import RetryPolicy, retry, within
 from storytelling.orchestrator.seeds import derive_seed
@@ -56,12 +57,28 @@ async def test_a_bug_in_a_stage_surfaces_instead_of_hanging():
     assert raised.group_contains(KeyError)
 
 
+async def test_items_are_taken_only_as_the_first_stage_has_room():
+    produced = 0
+
+    async def items():
+        nonlocal produced
+        for item in range(200):
+            produced += 1
+            yield item
+
+    async def slow(item: int) -> bool:
+        await asyncio.sleep(0.01)
+        assert produced <= item + 2 * 2 + 2, "items were taken far ahead of the first stage"
+        return True
+
+    await run_pipeline(items(), [PipelineStage("slow", 2, slow)])
+    assert produced == 200
+
+
 FAST = RetryPolicy(max_attempts=4, initial_backoff_s=0.001, max_backoff_s=0.004)
 
 
-@pytest.mark.parametrize(
-    "transient", [Unavailable("down"), DeadlineExceeded("slow"), ResourceExhausted("full")]
-)
+@pytest.mark.parametrize("transient", [DeadlineExceeded("slow"), ResourceExhausted("full")])
 async def test_transient_errors_are_retried_until_the_attempts_run_out(transient):
     attempts = 0
 
@@ -87,6 +104,7 @@ async def test_transient_errors_are_retried_until_the_attempts_run_out(transient
         Cancelled("client went away"),
         ServiceError("unknown"),
         KeyError("not a service error"),
+        Unavailable("down"),  # not retried here: the service's gate waits for it instead
     ],
     ids=lambda error: getattr(error, "code", type(error).__name__),
 )
@@ -105,7 +123,7 @@ async def test_errors_that_are_not_transient_are_raised_at_the_first_attempt(fin
 
 
 async def test_success_ends_retrying():
-    outcomes: list[Exception | str] = [Unavailable("down"), Unavailable("down"), "ok", "again"]
+    outcomes: list[Exception | str] = [DeadlineExceeded("slow"), ResourceExhausted("full"), "ok", "again"]
     calls = 0
 
     async def flaky() -> str:
@@ -147,3 +165,77 @@ def test_seeds_are_stable_distinct_and_non_negative():
     assert len(seeds) == 200 and all(0 <= seed < 2**63 for seed in seeds)
     assert derive_seed(7, 3, "story") == derive_seed(7, 3, "story") != derive_seed(8, 3, "story")
     assert derive_seed(7, 3, "story") == 7797837576262698484  # fixed forever: reruns of old jobs reproduce
+
+
+QUICK = WaitPolicy(max_wait_s=5.0, first_probe_s=0.005, max_probe_s=0.01)
+
+
+class Service:
+    """A downstream service that is down until `up` is set, counting calls and calls at once."""
+
+    def __init__(self) -> None:
+        self.up = asyncio.Event()
+        self.calls = self.in_flight = self.most_in_flight = 0
+        self.refuse: set[int] = set()  # items whose own calls stay UNAVAILABLE
+
+    async def __call__(self, item: int) -> int:
+        self.calls += 1
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0.001)
+            if not self.up.is_set() or item in self.refuse:
+                raise Unavailable("render answered UNAVAILABLE: restarting")
+            return item
+        finally:
+            self.in_flight -= 1
+
+
+async def test_a_closed_gate_lets_one_probe_through_at_a_time_and_opens_for_everyone():
+    gate, service = ServiceGate("render", QUICK), Service()
+    waits: list[tuple[int, str]] = []
+
+    async def item(index: int) -> int:
+        def on_wait(outage, deadline) -> None:
+            waits.append((index, outage.reason))
+
+        return await gate.call(lambda probe: service(index), max_wait_s=5.0, on_wait=on_wait)
+
+    tasks = [asyncio.create_task(item(i)) for i in range(20)]
+    await asyncio.sleep(0.2)
+    assert not gate.is_open and gate.outage is not None and "restarting" in gate.outage.reason
+    assert sorted(index for index, _ in waits) == list(range(20)), "every item says it waits, once"
+    calls_while_down = service.calls
+    service.most_in_flight = 0
+    await asyncio.sleep(0.2)
+    assert service.most_in_flight == 1, "more than one probe at once while the service was down"
+    assert service.calls - calls_while_down < 60, "probes back off"
+    service.up.set()
+    assert await asyncio.wait_for(asyncio.gather(*tasks), 1) == list(range(20))
+    assert gate.is_open and gate.outage is None
+
+
+async def test_an_item_whose_own_calls_fail_does_not_keep_the_gate_closed_for_the_others():
+    gate, service = ServiceGate("render", QUICK), Service()
+    service.up.set()
+    service.refuse = {0}
+
+    async def item(index: int, max_wait_s: float) -> int:
+        return await gate.call(lambda probe: service(index), max_wait_s=max_wait_s, on_wait=lambda *_: None)
+
+    stuck = asyncio.create_task(item(0, 0.3))
+    await asyncio.sleep(0.02)  # item 0 closed the gate and probes
+    assert await asyncio.wait_for(asyncio.gather(*(item(i, 5.0) for i in range(1, 5))), 1) == [1, 2, 3, 4]
+    with pytest.raises(Unavailable, match=r"waited 0.3 s for render to come back: .*restarting"):
+        await stuck
+
+
+async def test_other_errors_pass_through_a_gate():
+    gate = ServiceGate("story", QUICK)
+
+    async def bad(probe: bool) -> None:
+        raise InvalidArgument("too long", field="prompt")
+
+    with pytest.raises(InvalidArgument):
+        await gate.call(bad, max_wait_s=1.0, on_wait=lambda *_: None)
+    assert gate.is_open

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from storytelling.orchestrator.clients import Connection, EvaluationClient, RenderClient, StoryClient
+from storytelling.orchestrator.gate import WaitPolicy
 from storytelling.orchestrator.stages import Stages
 from storytelling.runtime.errors import InvalidArgument, Unavailable
 from storytelling.runtime.testing import free_port, running_service
@@ -42,7 +43,7 @@ async def test_a_job_runs_over_grpc_with_retries_deadlines_and_progress(served, 
     manager = await make_manager(grpc_stages(address), policy(deadline_s=5.0))
     job = await manager.create(spec(ITEMS, seed=SEED))
     events = [event async for event in manager.watch(job.id)]
-    done = manager.get(job.id)
+    done = await manager.get(job.id)
 
     assert [i.state for i in done.items] == [
         pipeline_pb2.ITEM_STATE_SUCCEEDED,
@@ -55,7 +56,10 @@ async def test_a_job_runs_over_grpc_with_retries_deadlines_and_progress(served, 
         "story answered INVALID_ARGUMENT: options.theme: too long"
     )
     assert done.items[2].attempts["STAGE_RENDER"] == 3 and local.render.sim.calls[2] == 3
-    assert sum(e.HasField("progress") for e in events) == 3 * 4, "RenderStream progress reaches watchers"
+    last_step = {
+        e.progress.item_index: (e.progress.step, e.progress.total) for e in events if e.HasField("progress")
+    }
+    assert last_step == {0: (4, 4), 2: (4, 4), 3: (4, 4)}, "RenderStream progress reaches watchers"
     assert done.summary.diversity.embedder == "word-sets"
     # The stage deadline travels with each call and is what the service sees as its own deadline.
     assert all(d is not None and 4.0 < d < 5.1 for d in local.story.sim.deadlines)
@@ -72,10 +76,12 @@ async def test_unknown_choices_are_refused_by_asking_the_services(served, make_m
         await manager.create(spec(1, story={"engine": "gpt-9"}))
 
 
-async def test_a_service_that_is_down_fails_items_naming_the_stage_after_retries(make_manager):
-    manager = await make_manager(grpc_stages(f"127.0.0.1:{free_port()}"))
+async def test_a_service_that_stays_down_fails_items_naming_the_stage_after_waiting(make_manager):
+    wait = WaitPolicy(max_wait_s=0.5, first_probe_s=0.05, max_probe_s=0.1)
+    manager = await make_manager(grpc_stages(f"127.0.0.1:{free_port()}"), wait=wait)
     done = await finished(manager, (await manager.create(spec(2))).id)
     assert done.state == pipeline_pb2.JOB_STATE_SUCCEEDED and done.items_failed == 2
-    assert done.items[0].error.startswith(
-        "story failed after 3 attempt(s): Unavailable: story answered UNAVAILABLE"
+    assert done.items[0].error.startswith("story failed after ")
+    assert (
+        "Unavailable: waited 0.5 s for story to come back: story answered UNAVAILABLE" in done.items[0].error
     )

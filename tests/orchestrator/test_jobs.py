@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from storytelling.orchestrator.gate import WaitPolicy
 from storytelling.orchestrator.stages import Stages
 from storytelling.runtime.errors import (
     AlreadyExists,
@@ -66,25 +67,73 @@ async def test_job_runs_every_item_through_every_stage_into_the_layout(make_mana
     assert not list(directory.rglob("*.tmp")), "no temporary file is left behind"
 
 
-async def test_events_are_a_snapshot_then_every_change_with_contiguous_sequences(make_manager):
+def latest_items(events: list[pipeline_pb2.JobEvent]) -> dict[int, pipeline_pb2.Item]:
+    """Each item's latest state in a stream of events."""
+    return {e.item.index: e.item for e in events if e.HasField("item")}
+
+
+async def test_a_live_watch_sees_items_go_through_every_stage_and_the_latest_progress(make_manager):
     manager = await make_manager()
     job = await manager.create(spec(3))
     events = await events_of(manager, job.id)
 
-    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
-    assert events[0].job_state == pipeline_pb2.JOB_STATE_QUEUED
-    assert [e.item.index for e in events[1:4]] == [0, 1, 2]
-    assert all(e.item.state == pipeline_pb2.ITEM_STATE_PENDING for e in events[1:4])
-    assert events[-1].finished.state == pipeline_pb2.JOB_STATE_SUCCEEDED
-    progress = [e.progress for e in events if e.HasField("progress")]
-    assert {(p.item_index, p.step, p.total) for p in progress} == {
-        (i, s, 4) for i in range(3) for s in range(1, 5)
-    }
-    completions = [e.item.index for e in events if e.HasField("item") and e.item.state == SUCCEEDED]
-    assert sorted(completions) == [0, 1, 2]
-    # Resuming after any sequence gives exactly the rest of the log, also once the job has ended.
-    assert await events_of(manager, job.id, after=5) == events[5:]
-    assert await events_of(manager, job.id, after=events[-1].sequence) == []
+    durable = [e for e in events if not e.HasField("progress")]
+    assert events[0].snapshot.id == job.id or events[0].HasField("item")
+    sequences = [e.sequence for e in durable if not e.HasField("snapshot")]
+    assert sequences == sorted(set(sequences)) and sequences[0] >= 1, "increasing, never repeated"
+    assert events[-1].finished.state == pipeline_pb2.JOB_STATE_SUCCEEDED and not events[-1].finished.items
+    assert events[-1].counts.items_succeeded == 3
+    # Each item went through every stage: running in each, then succeeded, exactly once.
+    for index in range(3):
+        changes = [
+            (e.item.state, e.item.stage) for e in durable if e.HasField("item") and e.item.index == index
+        ]
+        assert changes.count((SUCCEEDED, pipeline_pb2.STAGE_EVALUATE)) == 1
+        for stage in (pipeline_pb2.STAGE_STORY, pipeline_pb2.STAGE_RENDER, pipeline_pb2.STAGE_EVALUATE):
+            assert (pipeline_pb2.ITEM_STATE_RUNNING, stage) in changes
+    # Every durable event but the snapshot carries the job's counters after it.
+    assert all(e.HasField("counts") for e in durable)
+    # Progress is not stored (sequence 0); the latest step of each item's render reached the watcher.
+    progress = [e for e in events if e.HasField("progress")]
+    assert progress and all(e.sequence == 0 for e in progress)
+    last_step = {e.progress.item_index: (e.progress.step, e.progress.total) for e in progress}
+    assert last_step == {i: (4, 4) for i in range(3)}
+
+
+async def test_a_watch_that_resumes_gets_what_changed_since_then_the_end(make_manager):
+    manager = await make_manager()
+    job = await manager.create(spec(3))
+    live = await events_of(manager, job.id)
+    final = latest_items(live)
+    middle = next(e.sequence for e in live if e.HasField("item") and e.item.state == SUCCEEDED)
+
+    replay = await events_of(manager, job.id)
+    assert latest_items(replay) == final, "a replay ends where the live watch ended"
+    assert [e.item.index for e in replay if e.HasField("item")] == sorted(
+        final, key=lambda index: next(e.sequence for e in replay if e.item.index == index)
+    )
+    assert len([e for e in replay if e.HasField("item")]) == 3, "one event per item: no replay of every step"
+    assert not any(e.HasField("progress") for e in replay)
+    resumed = await events_of(manager, job.id, after=middle)
+    changed_after = {i for i, item in final.items() if _last_change(live, i) > middle}
+    assert {e.item.index for e in resumed if e.HasField("item")} == changed_after
+    assert all(e.sequence > middle for e in resumed)
+    assert resumed[-1].HasField("finished")
+    # After the end, a watch from its last sequence gets only the end.
+    ended = await events_of(manager, job.id, after=live[-1].sequence)
+    assert [e.WhichOneof("event") for e in ended] == ["finished"]
+
+
+def _last_change(events: list[pipeline_pb2.JobEvent], index: int) -> int:
+    return max(e.sequence for e in events if e.HasField("item") and e.item.index == index)
+
+
+async def test_the_store_holds_state_not_steps(make_manager, tmp_path: Path):
+    stages = Stages(LocalStory(), LocalRender(steps=50), LocalEvaluate())
+    manager = await make_manager(stages)
+    job = await finished(manager, (await manager.create(spec(5))).id)
+    assert job.items_succeeded == 5
+    assert await manager._store.size() == (1, 5), "one row per job and per item, none per step"
 
 
 async def test_stories_for_later_items_are_written_while_earlier_ones_are_painted(make_manager):
@@ -132,7 +181,7 @@ async def test_rerunning_a_seed_reproduces_every_item(make_manager):
 
 
 async def test_transient_failures_are_retried_with_backoff(make_manager):
-    faults = {1: [Unavailable("engine restarting"), ResourceExhausted("queue full")]}
+    faults = {1: [DeadlineExceeded("engine slow"), ResourceExhausted("queue full")]}
     stages = Stages(LocalStory(), LocalRender(faults=faults), LocalEvaluate())
     manager = await make_manager(stages)
     done = await finished(manager, (await manager.create(spec(3))).id)
@@ -143,7 +192,9 @@ async def test_transient_failures_are_retried_with_backoff(make_manager):
 
 
 async def test_an_item_that_keeps_failing_is_failed_naming_the_stage_and_the_job_goes_on(make_manager):
-    stages = Stages(LocalStory(), LocalRender(faults={2: [Unavailable("painter down")] * 9}), LocalEvaluate())
+    stages = Stages(
+        LocalStory(), LocalRender(faults={2: [ResourceExhausted("painter queue full")] * 9}), LocalEvaluate()
+    )
     manager = await make_manager(stages)
     done = await finished(manager, (await manager.create(spec(4))).id)
 
@@ -151,14 +202,67 @@ async def test_an_item_that_keeps_failing_is_failed_naming_the_stage_and_the_job
     assert (done.items_succeeded, done.items_failed) == (3, 1)
     failed = done.items[2]
     assert failed.state == FAILED and failed.stage == pipeline_pb2.STAGE_RENDER
-    assert failed.error.startswith("render failed after 3 attempt(s): Unavailable")
-    assert "painter down" in failed.error
+    assert failed.error.startswith("render failed after 3 attempt(s): ResourceExhausted")
+    assert "painter queue full" in failed.error
     assert stages.render.sim.calls[2] == 3 and 2 not in stages.evaluate.sim.calls
     assert [(s.stage, s.failed) for s in done.stages][1] == (pipeline_pb2.STAGE_RENDER, 1)
     # The summary counts every item; the one never evaluated is counted apart, with its reason.
     assert (done.summary.items, done.summary.items_not_evaluated) == (4, 1)
     assert done.summary.not_evaluated_reasons[0].reason == failed.error
     assert done.summary.alignment_counts.ok == 3
+
+
+async def test_items_wait_for_an_unavailable_service_then_go_on(make_manager):
+    """Far more UNAVAILABLE answers than retry attempts: the items wait at the render gate, one probe at
+    a time, and all succeed once the service answers; the job shows the stage waiting meanwhile."""
+    outage = [Unavailable("painter restarting")] * 12
+    stages = Stages(LocalStory(), LocalRender(faults={1: list(outage), 2: list(outage)}), LocalEvaluate())
+    manager = await make_manager(stages, wait=WaitPolicy(max_wait_s=30, first_probe_s=0.01, max_probe_s=0.02))
+    job = await manager.create(spec(4))
+    events = await events_of(manager, job.id)
+    done = await manager.get(job.id)
+
+    assert (done.items_succeeded, done.items_failed) == (4, 0)
+    waiting = [
+        e.item for e in events if e.HasField("item") and e.item.state == pipeline_pb2.ITEM_STATE_WAITING
+    ]
+    assert waiting, "no item was shown waiting"
+    assert {w.waiting.service for w in waiting} == {"render"}
+    assert all("painter restarting" in w.waiting.reason for w in waiting)
+    assert all(w.waiting.deadline.ToSeconds() - w.waiting.since.ToSeconds() >= 29 for w in waiting)
+    render = [
+        c
+        for e in events
+        if e.HasField("counts")
+        for c in e.counts.stages
+        if c.stage == pipeline_pb2.STAGE_RENDER
+    ]
+    assert any(c.waiting and c.wait.service == "render" for c in render), "the stage never showed waiting"
+    assert not done.stages[1].waiting and not done.stages[1].HasField("wait")
+    # Each item's render ran at most once after the service came back, and none was redone.
+    assert all(count == 1 for index, count in stages.evaluate.sim.calls.items())
+    assert sum(stages.render.sim.calls.values()) == 4 + 24, "every UNAVAILABLE answer and 4 successes"
+
+
+async def test_an_item_that_waited_its_max_wait_fails_and_other_errors_fail_at_once(make_manager):
+    stages = Stages(
+        LocalStory(faults={0: [InvalidArgument("too long", field="prompt")]}),
+        LocalRender(faults={1: [Unavailable("painter gone")] * 1000}),
+        LocalEvaluate(),
+    )
+    manager = await make_manager(
+        stages, wait=WaitPolicy(max_wait_s=0.3, first_probe_s=0.01, max_probe_s=0.05)
+    )
+    done = await finished(manager, (await manager.create(spec(3))).id)
+
+    assert [i.state for i in done.items] == [FAILED, FAILED, SUCCEEDED]
+    assert stages.story.sim.calls[0] == 1, "an error that is not transient is not retried or waited on"
+    assert done.items[1].error.startswith("render failed after ")
+    assert "Unavailable: waited 0.3 s for render to come back: " in done.items[1].error
+    assert "painter gone" in done.items[1].error
+    # A job's own max_wait_s wins over the orchestrator's default.
+    quick = await finished(manager, (await manager.create(spec(2, max_wait_s=0.05))).id)
+    assert "waited 0.05 s for render" in quick.items[1].error
 
 
 @pytest.mark.parametrize(
@@ -226,26 +330,28 @@ async def test_bad_specs_are_refused_naming_the_field(make_manager, fields, fiel
     with pytest.raises(InvalidArgument) as raised:
         await manager.create(bad)
     assert raised.value.field == field
-    assert manager.list_jobs()[0] == []
+    assert (await manager.list_jobs())[0] == []
 
 
 async def test_unknown_jobs_are_not_found(make_manager):
     manager = await make_manager()
     with pytest.raises(NotFound, match="job_id: no job 'nope'"):
-        manager.get("nope")
+        await manager.get("nope")
     with pytest.raises(NotFound):
         await manager.cancel("nope")
     with pytest.raises(NotFound):
         await events_of(manager, "nope")
+    with pytest.raises(NotFound):
+        await manager.list_items("nope")
     with pytest.raises(InvalidArgument, match="job_id: required"):
-        manager.get("")
+        await manager.get("")
 
 
 async def test_a_repeated_create_with_the_same_request_id_returns_the_same_job(make_manager):
     manager = await make_manager()
     first = await manager.create(spec(2), request_id="abc")
     again = await manager.create(spec(2), request_id="abc")
-    assert again.id == first.id and len(manager.list_jobs()[0]) == 1
+    assert again.id == first.id and len((await manager.list_jobs())[0]) == 1
     with pytest.raises(AlreadyExists, match="request_id: already used by job"):
         await manager.create(spec(3), request_id="abc")
     await finished(manager, first.id)
@@ -270,7 +376,7 @@ async def test_concurrent_creates_with_the_same_request_id_make_one_job(make_man
     same = [manager.create(spec(2), request_id="retried") for _ in range(2)]
     first, second = await asyncio.wait_for(asyncio.gather(*same), 10)
     assert first.id == second.id
-    assert [job.id for job in manager.list_jobs()[0]] == [first.id]
+    assert [job.id for job in (await manager.list_jobs())[0]] == [first.id]
     await finished(manager, first.id)
 
 
@@ -282,7 +388,7 @@ async def test_concurrent_creates_with_the_same_request_id_and_other_specs_make_
     refused = [o for o in outcomes if not isinstance(o, pipeline_pb2.Job)]
     assert len(jobs) == 1 and [type(error) for error in refused] == [AlreadyExists]
     assert "request_id: already used by job" in str(refused[0])
-    assert [job.id for job in manager.list_jobs()[0]] == [jobs[0].id]
+    assert [job.id for job in (await manager.list_jobs())[0]] == [jobs[0].id]
     await finished(manager, jobs[0].id)
 
 
@@ -293,18 +399,18 @@ async def test_list_pages_through_jobs_newest_first_and_filters_by_state(make_ma
         await finished(manager, job_id)
     pages, token = [], ""
     while True:
-        jobs, token = manager.list_jobs(page_size=2, page_token=token)
+        jobs, token = await manager.list_jobs(page_size=2, page_token=token)
         pages.append([job.id for job in jobs])
         assert all(not job.items for job in jobs)
         if not token:
             break
     assert pages == [ids[4:2:-1], ids[2:0:-1], ids[:1]]
-    assert len(manager.list_jobs(states=[pipeline_pb2.JOB_STATE_SUCCEEDED])[0]) == 5
-    assert manager.list_jobs(states=[pipeline_pb2.JOB_STATE_RUNNING])[0] == []
+    assert len((await manager.list_jobs(states=[pipeline_pb2.JOB_STATE_SUCCEEDED]))[0]) == 5
+    assert (await manager.list_jobs(states=[pipeline_pb2.JOB_STATE_RUNNING]))[0] == []
     with pytest.raises(InvalidArgument, match="page_token"):
-        manager.list_jobs(page_token="garbage")
+        await manager.list_jobs(page_token="garbage")
     with pytest.raises(InvalidArgument, match="page_size"):
-        manager.list_jobs(page_size=-1)
+        await manager.list_jobs(page_size=-1)
 
 
 async def test_skipped_stages_are_not_run(make_manager):
@@ -352,7 +458,7 @@ async def test_run_item_runs_one_item_synchronously_and_keeps_nothing(make_manag
     assert item.evaluation.complexity.status.state == common_pb2.EvaluatorStatus.STATE_OK
     job = await finished(manager, (await manager.create(spec(1, seed=5))).id)
     assert job.items[0].story.text == item.story.text, "RunItem and item 0 of a job share seeds"
-    assert [listed.id for listed in manager.list_jobs()[0]] == [job.id]
+    assert [listed.id for listed in (await manager.list_jobs())[0]] == [job.id]
     assert not list((tmp_path / "scratch").iterdir())
 
 
@@ -360,15 +466,16 @@ async def test_jobs_beyond_the_running_cap_wait_queued(make_manager):
     manager = await make_manager(local_stages(story=0.3), max_running_jobs=1)
     first, second = await manager.create(spec(1)), await manager.create(spec(1))
     async for event in manager.watch(first.id):
-        if event.job_state == pipeline_pb2.JOB_STATE_RUNNING:
+        if (
+            event.job_state == pipeline_pb2.JOB_STATE_RUNNING
+            or event.snapshot.state == pipeline_pb2.JOB_STATE_RUNNING
+        ):
             break
-    assert manager.get(second.id).state == pipeline_pb2.JOB_STATE_QUEUED
-    assert (await finished(manager, second.id)).state == pipeline_pb2.JOB_STATE_SUCCEEDED
-    first_ended = (await events_of(manager, first.id))[-1].time.ToNanoseconds()
-    second_ran = next(
-        e for e in await events_of(manager, second.id) if e.job_state == pipeline_pb2.JOB_STATE_RUNNING
-    )
-    assert second_ran.time.ToNanoseconds() >= first_ended
+    assert (await manager.get(second.id)).state == pipeline_pb2.JOB_STATE_QUEUED
+    second_done = await finished(manager, second.id)
+    assert second_done.state == pipeline_pb2.JOB_STATE_SUCCEEDED
+    first_done = await manager.get(first.id)
+    assert second_done.started_at.ToNanoseconds() >= first_done.ended_at.ToNanoseconds()
 
 
 async def test_fifty_concurrent_clients_creating_and_watching_lose_no_event(make_manager):
@@ -376,22 +483,73 @@ async def test_fifty_concurrent_clients_creating_and_watching_lose_no_event(make
 
     async def client(number: int) -> tuple[str, list[pipeline_pb2.JobEvent], list[pipeline_pb2.JobEvent]]:
         job = await manager.create(spec(3, seed=number))
-        # A second watcher joins late and resumes after the first few events.
+        # A second watcher joins late and resumes after the first few changes.
         first, late = await asyncio.gather(events_of(manager, job.id), events_of(manager, job.id, after=3))
         return job.id, first, late
 
     results = await asyncio.gather(*(client(n) for n in range(50)))
     for job_id, events, late in results:
-        assert [e.sequence for e in events] == list(range(1, len(events) + 1))
-        assert events == await events_of(manager, job_id), "a watcher missed or reordered an event"
-        assert late == events[3:]
-        assert events[-1].finished.items_succeeded == 3
+        sequences = [e.sequence for e in events if e.HasField("item")]
+        assert sequences == sorted(set(sequences)), "a watcher got a change twice or out of order"
+        final = latest_items(events)
+        assert latest_items(await events_of(manager, job_id)) == final, "a watcher missed a change"
+        assert {i: item.state for i, item in latest_items(late).items()} == {i: SUCCEEDED for i in range(3)}
+        assert all(e.sequence > 3 for e in late if e.HasField("item"))
+        assert events[-1].finished.items_succeeded == 3 == late[-1].finished.items_succeeded
 
 
 async def test_concurrent_cancels_end_the_job_once(make_manager):
     manager = await make_manager(local_stages(story=0.1))
     job = await manager.create(spec(4))
+    watcher = asyncio.create_task(events_of(manager, job.id))
+    await asyncio.sleep(0.05)
     first, second = await asyncio.gather(manager.cancel(job.id), manager.cancel(job.id))
     assert first.state == second.state == pipeline_pb2.JOB_STATE_CANCELLED
-    events = await events_of(manager, job.id)
+    events = await asyncio.wait_for(watcher, 5)
     assert sum(e.HasField("finished") for e in events) == 1
+    assert {i.state for i in first.items} == {pipeline_pb2.ITEM_STATE_CANCELLED}
+
+
+async def test_items_of_a_large_job_are_paged_and_get_job_refuses_them_all_at_once(make_manager):
+    manager = await make_manager(local_stages(render=0.01), max_items=300, max_items_per_get=50)
+    job = await manager.create(spec(120, skip_evaluation=True))
+    with pytest.raises(
+        FailedPrecondition, match="omit_items: job .* has 120 items, more than GetJob returns"
+    ):
+        await manager.get(job.id)
+    # While it runs, items that have not started are listed as pending, in index order.
+    running, _ = await manager.list_items(job.id, page_size=120)
+    assert [i.index for i in running] == list(range(120))
+    assert pipeline_pb2.ITEM_STATE_PENDING in {i.state for i in running}
+    assert all(i.story_seed for i in running), "pending items carry their seeds"
+    done = await finished(manager, job.id, items=False)
+    assert done.items_succeeded == 120 and not done.items
+
+    pages, token = [], ""
+    while True:
+        items, token = await manager.list_items(job.id, page_size=50, page_token=token, omit_results=True)
+        pages.append([i.index for i in items])
+        assert all(not i.HasField("story") and i.artifacts.story_path for i in items)
+        if not token:
+            break
+    assert pages == [list(range(50)), list(range(50, 100)), list(range(100, 120))]
+    succeeded, _ = await manager.list_items(job.id, states=[SUCCEEDED], page_size=1000)
+    assert len(succeeded) == 120 and succeeded[0].story.text
+    assert (await manager.list_items(job.id, states=[FAILED]))[0] == []
+    with pytest.raises(InvalidArgument, match="page_token"):
+        await manager.list_items(job.id, page_token="garbage")
+    with pytest.raises(InvalidArgument, match="page_size"):
+        await manager.list_items(job.id, page_size=-1)
+
+
+async def test_items_that_never_started_are_cancelled_with_their_job(make_manager):
+    manager = await make_manager(local_stages(story=0.2), max_items=100)
+    job = await manager.create(spec(40))
+    await asyncio.sleep(0.3)
+    cancelled = await manager.cancel(job.id)
+    states = [i.state for i in cancelled.items]
+    assert len(states) == 40 and set(states) <= {SUCCEEDED, pipeline_pb2.ITEM_STATE_CANCELLED}
+    assert states.count(pipeline_pb2.ITEM_STATE_CANCELLED) > 30
+    listed, _ = await manager.list_items(job.id, states=[pipeline_pb2.ITEM_STATE_CANCELLED], page_size=100)
+    assert len(listed) == states.count(pipeline_pb2.ITEM_STATE_CANCELLED)
+    assert all(not c.running and not c.waiting for c in cancelled.stages)

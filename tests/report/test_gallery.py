@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from storytelling.api.gallery import FALLBACK_BADGE, write_gallery
 from storytelling.api.layout import load_job
-from storytelling.v1 import pipeline_pb2
+from storytelling.v1 import common_pb2, pipeline_pb2
 
 from tests.report.jobdir import HOSTILE_STORY, make_job_dir
 
@@ -134,3 +134,55 @@ def test_a_false_yes_rate_that_was_not_measured_reads_so(tmp_path: Path) -> None
 def test_not_a_job_directory(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="is not a job directory"):
         write_gallery(tmp_path)
+
+
+def test_a_large_job_is_paged_and_a_waiting_job_says_what_for(tmp_path: Path) -> None:
+    from storytelling.api.layout import write_item
+
+    from tests.report.jobdir import picture
+
+    job_dir = tmp_path / "big"
+    for index in range(5):
+        story = common_pb2.Story(id=f"s{index}", text=f"Story number {index}.")
+        image = common_pb2.Image(data=picture(index), format=common_pb2.IMAGE_FORMAT_PNG, width=96, height=64)
+        write_item(job_dir, index, story=story, image=image)
+    job = pipeline_pb2.Job(id="big", state=pipeline_pb2.JOB_STATE_RUNNING, spec=pipeline_pb2.JobSpec(items=5))
+    counts = job.stages.add(stage=pipeline_pb2.STAGE_RENDER, waiting=3)
+    counts.wait.CopyFrom(pipeline_pb2.ServiceWait(service="render", reason="triton is unreachable"))
+
+    index = write_gallery(job_dir, job, page_items=2)
+    pages = sorted(p.name for p in index.parent.iterdir())
+    assert pages == ["index.html", "page-2.html", "page-3.html"]
+    first, second, last = (index.parent / name for name in pages)
+    assert "Story number 1." in first.read_text() and "Story number 2." not in first.read_text()
+    assert "<h2>Set</h2>" in first.read_text() and "<h2>Set</h2>" not in second.read_text()
+    assert 'href="page-2.html"' in first.read_text() and 'href="index.html"' in second.read_text()
+    assert 'href="page-3.html"' in second.read_text() and 'rel="next"' not in last.read_text()
+    assert "Story number 4." in last.read_text() and "items 4–4" in last.read_text()
+    assert "waiting for render since now: triton is unreachable" in first.read_text()
+
+    write_gallery(job_dir, job, page_items=3)  # fewer pages now: the old last page goes
+    assert sorted(p.name for p in index.parent.iterdir()) == ["index.html", "page-2.html"]
+
+
+def test_cut_short_artifacts_are_taken_as_absent_and_written_again(tmp_path: Path) -> None:
+    from storytelling.api.layout import JobFiles
+
+    from tests.report.jobdir import picture
+
+    files = JobFiles(tmp_path / "job", fsync=False)
+    story = common_pb2.Story(id="s0", text="A nurse drops a tray of glasses.")
+    image = common_pb2.Image(data=picture(0), format=common_pb2.IMAGE_FORMAT_PNG, width=96, height=64)
+    files.write_story(0, story)
+    files.write_image(0, image)
+    assert files.read_story(0) == story and files.read_image(0, with_data=True) == image
+
+    # What a crash in the middle of a write leaves: a story cut short, an empty image.
+    story_file = files.story_path(0)
+    story_file.write_bytes(story_file.read_bytes()[:20])
+    files.image_path(0, image.format).write_bytes(b"")
+    assert files.read_story(0) is None and files.read_image(0, with_data=False) is None
+    files.write_story(0, story)  # the stage runs again and replaces them
+    files.write_image(0, image)
+    assert files.read_story(0) == story and files.read_image(0, with_data=True) == image
+    assert not list(files.directory.rglob("*.tmp"))

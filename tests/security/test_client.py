@@ -11,7 +11,7 @@ import pytest
 from storytelling.client import ChannelOptions, Client, UnauthenticatedError, UnavailableError
 from storytelling.api.credentials import channel_credentials, new_token
 from storytelling.runtime.config import ServiceSettings
-from tests.client.fake_services import FakeServices
+from tests.client.services import TestServices
 from tests.client.server import serve_in_thread
 from tests.client.test_cli import storytelling
 from tests.security import tokens
@@ -20,7 +20,7 @@ from tests.security.pki import Authority
 
 @pytest.fixture
 def secured(tmp_path: Path):
-    """FakeServices' PipelineService behind TLS and tokens; yields (address, CA, token, token file)."""
+    """The orchestrator of the SDK tests (tests/client/services.py) behind TLS and tokens; yields (address, CA, token, token file)."""
     ca = Authority(tmp_path / "ca")
     server = ca.issue("orchestrator")
     alice = tokens.make("alice", "read", "write")
@@ -36,7 +36,7 @@ def secured(tmp_path: Path):
     token_file.write_text(alice.value + "\n")
     credentials = channel_credentials(ca.cert)
     with serve_in_thread(
-        lambda: FakeServices(tmp_path / "data"), settings=settings, credentials=credentials
+        lambda: TestServices(tmp_path / "data"), settings=settings, credentials=credentials
     ) as address:
         yield address, ca, alice.value, token_file
 

@@ -23,37 +23,39 @@ async def test_a_job_records_its_owner_and_only_the_owner_or_an_admin_sees_it(ma
     manager = await make_manager()
     job = await manager.create(spec(1), caller=ALICE)
     assert job.owner == "alice"
-    assert manager.get(job.id, ALICE).owner == "alice"
-    assert manager.get(job.id, ADMIN).id == job.id
+    assert (await manager.get(job.id, ALICE)).owner == "alice"
+    assert (await manager.get(job.id, ADMIN)).id == job.id
     await finished(manager, job.id)
 
     with pytest.raises(PermissionDenied) as theirs:
-        manager.get(job.id, BOB)
+        await manager.get(job.id, BOB)
     with pytest.raises(PermissionDenied) as missing:
-        manager.get("0" * 32, BOB)
+        await manager.get("0" * 32, BOB)
     # The same answer for another identity's job and for no job at all.
     assert theirs.value.message.replace(job.id, "ID") == missing.value.message.replace("0" * 32, "ID")
     assert theirs.value.field == missing.value.field == "job_id"
     with pytest.raises(NotFound):
-        manager.get("0" * 32, ADMIN)  # an admin sees everything, so it may know what does not exist
+        await manager.get("0" * 32, ADMIN)  # an admin sees everything, so it may know what does not exist
     with pytest.raises(PermissionDenied):
         [event async for event in manager.watch(job.id, 0, BOB)]
 
 
 async def test_cancel_and_list_are_limited_to_the_callers_own_jobs(make_manager):
-    manager = await make_manager()
+    from tests.orchestrator.conftest import local_stages
+
+    manager = await make_manager(local_stages(story=30.0))  # both jobs run until they are cancelled
     mine = await manager.create(spec(2), caller=ALICE)
     theirs = await manager.create(spec(2), caller=BOB)
     with pytest.raises(PermissionDenied):
         await manager.cancel(theirs.id, ALICE)
     assert (await manager.cancel(mine.id, ALICE)).state == pipeline_pb2.JOB_STATE_CANCELLED
 
-    def listed(caller: Principal) -> set[str]:
-        return {job.id for job in manager.list_jobs(caller=caller)[0]}
+    async def listed(caller: Principal) -> set[str]:
+        return {job.id for job in (await manager.list_jobs(caller=caller))[0]}
 
-    assert listed(ALICE) == {mine.id}
-    assert listed(BOB) == {theirs.id}
-    assert listed(ADMIN) == {mine.id, theirs.id}
+    assert await listed(ALICE) == {mine.id}
+    assert await listed(BOB) == {theirs.id}
+    assert await listed(ADMIN) == {mine.id, theirs.id}
     await manager.cancel(theirs.id, ADMIN)
 
 
@@ -67,7 +69,12 @@ async def test_idempotency_keys_belong_to_their_identity(make_manager):
         await finished(manager, job.id)
 
 
-def test_a_version_0_database_is_migrated_and_keeps_its_jobs(tmp_path: Path):
+def user_version(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+async def test_a_version_0_database_is_migrated_and_keeps_its_jobs(tmp_path: Path):
     path = tmp_path / "orchestrator.sqlite3"
     old = sqlite3.connect(path)
     old.executescript(
@@ -86,13 +93,63 @@ def test_a_version_0_database_is_migrated_and_keeps_its_jobs(tmp_path: Path):
     old.close()
 
     store = Store(path)
-    assert store._db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
-    assert store.job_id_for_request("", "key") == job.id  # the anonymous caller's, as before
-    assert store.job_id_for_request("alice", "key") is None
-    assert [(position, j.id) for position, j in store.list_jobs((), None, 10)] == [(7, job.id)]
-    assert store.list_jobs((), None, 10, owner="alice") == []
+    assert user_version(path) == SCHEMA_VERSION
+    assert await store.job_id_for_request("", "key") == job.id  # the anonymous caller's, as before
+    assert await store.job_id_for_request("alice", "key") is None
+    assert [(position, j.id) for position, j in await store.list_jobs((), None, 10)] == [(7, job.id)]
+    assert await store.list_jobs((), None, 10, owner="alice") == []
     store.close()
     Store(path).close()  # opening a migrated database again changes nothing
+
+
+async def test_a_version_1_database_with_its_event_log_is_migrated(tmp_path: Path):
+    """Version 1 kept an event per change and a row per item, pending ones included: the migrated
+    database keeps the owners, the jobs' last sequences and the items that started, and no events."""
+    path = tmp_path / "orchestrator.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """
+        CREATE TABLE jobs (
+            position INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+            owner TEXT NOT NULL DEFAULT '', request_id TEXT, state INTEGER NOT NULL,
+            last_sequence INTEGER NOT NULL DEFAULT 0, job BLOB NOT NULL, UNIQUE (owner, request_id));
+        CREATE TABLE items (job_id TEXT NOT NULL, position INTEGER NOT NULL, state INTEGER NOT NULL,
+            item BLOB NOT NULL, PRIMARY KEY (job_id, position)) WITHOUT ROWID;
+        CREATE TABLE events (job_id TEXT NOT NULL, sequence INTEGER NOT NULL, event BLOB NOT NULL,
+            PRIMARY KEY (job_id, sequence)) WITHOUT ROWID;
+        PRAGMA user_version = 1;
+        """
+    )
+    job = pipeline_pb2.Job(id="b" * 32, state=pipeline_pb2.JOB_STATE_RUNNING, owner="alice")
+    job.spec.items = 3
+    old.execute(
+        "INSERT INTO jobs (id, owner, request_id, state, last_sequence, job) VALUES (?, 'alice', 'k', ?, 9, ?)",
+        (job.id, job.state, job.SerializeToString()),
+    )
+    states = [
+        pipeline_pb2.ITEM_STATE_SUCCEEDED,
+        pipeline_pb2.ITEM_STATE_RUNNING,
+        pipeline_pb2.ITEM_STATE_PENDING,
+    ]
+    for index, state in enumerate(states):
+        item = pipeline_pb2.Item(index=index, state=state)
+        old.execute("INSERT INTO items VALUES (?, ?, ?, ?)", (job.id, index, state, item.SerializeToString()))
+        old.execute("INSERT INTO events VALUES (?, ?, x'')", (job.id, index + 1))
+    old.commit()
+    old.close()
+
+    store = Store(path)
+    assert user_version(path) == SCHEMA_VERSION
+    assert await store.job_id_for_request("alice", "k") == job.id
+    (unfinished, sequence), *_ = await store.unfinished_jobs()
+    assert (unfinished.id, unfinished.owner, sequence) == (job.id, "alice", 9)
+    items = await store.items_in_range(job.id, 0, 3)
+    assert [(i.index, i.state) for i in items] == list(enumerate(states[:2]))  # pending: no row
+    assert [s for s, _ in await store.items_changed(job.id, 0, 9, 10)] == [9, 9]
+    store.close()
+    with sqlite3.connect(path) as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "events" not in tables
 
 
 async def test_a_symlink_planted_in_an_unfinished_job_is_refused_on_resume(make_manager, tmp_path: Path):

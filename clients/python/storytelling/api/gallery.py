@@ -1,10 +1,13 @@
-"""Renders a job directory into a static `gallery/index.html`: one file, inline CSS and SVG, relative
-image paths, so it opens from disk without a server. Every piece of text is HTML-escaped."""
+"""Renders a job directory into a static gallery: `gallery/index.html` with the set and the first page
+of items, then `page-2.html`... for larger jobs. Inline CSS and SVG and relative image paths, so it
+opens from disk without a server; every piece of text is HTML-escaped. Items are read a page at a time,
+so a job of any size is rendered in bounded memory."""
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from html import escape
 from importlib import resources
 from pathlib import Path
@@ -12,34 +15,75 @@ from urllib.parse import quote
 
 from storytelling.api import vocabulary
 from storytelling.api.chart import dimension_chart
-from storytelling.api.layout import GALLERY_FILE, ItemRecord, JobRecord, load_job, write_atomic
-from storytelling.v1 import common_pb2, evaluation_pb2
+from storytelling.api.layout import GALLERY_FILE, ItemRecord, JobRecord, iter_items, load_job, write_atomic
+from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2
 
 FALLBACK_BADGE = "fallback sketch / random weights — not a diffusion result"
+PAGE_ITEMS = 200
 _STATUS = common_pb2.EvaluatorStatus
 
 
-def write_gallery(job_dir: Path | str) -> Path:
-    """Builds the gallery of a job directory and returns the path of its index.html."""
-    record = load_job(Path(job_dir))
-    path = record.directory / GALLERY_FILE
-    write_atomic(path, render_gallery(record, path.parent).encode("utf-8"))
-    return path
+def write_gallery(
+    job_dir: Path | str,
+    job: pipeline_pb2.Job | None = None,
+    items: Callable[[], Iterable[ItemRecord]] | None = None,
+    *,
+    page_items: int = PAGE_ITEMS,
+) -> Path:
+    """Builds the gallery of a job directory and returns the path of its index.html.
+
+    `job` defaults to job.json and `items` (called for a fresh iteration, in index order) to the
+    directory's items: the orchestrator passes the job as it ends and the items it holds.
+    """
+    record = load_job(Path(job_dir), with_items=False)
+    if job is not None:
+        record.job = job
+    source = items or (lambda: iter_items(record.directory))
+    page_dir = (record.directory / GALLERY_FILE).parent
+    pages = _pages(source(), page_items)
+    first = next(pages, [])
+    number, current = 1, first
+    for following in itertools.chain(pages, [None]):
+        html = _page(record, current, page_dir, number, has_next=following is not None)
+        write_atomic(page_dir / _page_name(number), html.encode("utf-8"))
+        if following is None:
+            break
+        number, current = number + 1, following
+    for stale in page_dir.glob("page-*.html"):  # from an earlier rendering with more pages
+        if stale.stem.removeprefix("page-").isdigit() and int(stale.stem.removeprefix("page-")) > number:
+            stale.unlink(missing_ok=True)
+    return record.directory / GALLERY_FILE
 
 
-def render_gallery(record: JobRecord, page_dir: Path) -> str:
+def _pages(items: Iterable[ItemRecord], size: int) -> Iterator[list[ItemRecord]]:
+    iterator = iter(items)
+    while page := list(itertools.islice(iterator, size)):
+        yield page
+
+
+def _page_name(number: int) -> str:
+    return GALLERY_FILE.name if number == 1 else f"page-{number}.html"
+
+
+def _page(
+    record: JobRecord,
+    items: list[ItemRecord],
+    page_dir: Path,
+    number: int,
+    *,
+    has_next: bool,
+) -> str:
     job = record.job
     title = job.spec.name or f"Job {job.id}"
     css = resources.files("storytelling.api").joinpath("gallery.css").read_text(encoding="utf-8")
-    body = [
-        f'<header><h1>{_e(title)}</h1><p class="meta">{_e(_job_line(record))}</p></header>',
-        _set_section(record),
-        "<h2>Items</h2>",
-        _legend(),
-        *(_item(item, page_dir) for item in record.items),
-    ]
-    if not record.items:
+    body = [f'<header><h1>{_e(title)}</h1><p class="meta">{_e(_job_line(record))}</p></header>']
+    if number == 1:
+        body.append(_set_section(record))
+    body += ["<h2>Items</h2>", _legend(), *(_item(item, page_dir) for item in items)]
+    if not items:
         body.append('<p class="notrun">No item has produced artifacts yet.</p>')
+    if number > 1 or has_next:
+        body.append(_navigation(number, has_next, items))
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -47,6 +91,17 @@ def render_gallery(record: JobRecord, page_dir: Path) -> str:
         + "\n".join(body)
         + "\n</body></html>\n"
     )
+
+
+def _navigation(number: int, has_next: bool, items: list[ItemRecord]) -> str:
+    links = []
+    if number > 1:
+        links.append(f'<a rel="prev" href="{_page_name(number - 1)}">previous page</a>')
+    shown = f"items {items[0].index}–{items[-1].index}" if items else "no items"
+    links.append(f"<span>page {number}: {shown}</span>")
+    if has_next:
+        links.append(f'<a rel="next" href="{_page_name(number + 1)}">next page</a>')
+    return f'<nav class="pages">{" · ".join(links)}</nav>'
 
 
 def _e(text: object) -> str:
@@ -58,6 +113,7 @@ def _job_line(record: JobRecord) -> str:
     parts = [f"job {job.id}"]
     if job.state:
         parts.append(vocabulary.label(vocabulary.JobState, job.state))
+    parts += [vocabulary.waiting_line(counts.wait) for counts in job.stages if counts.HasField("wait")]
     if job.spec.items:
         parts.append(f"{job.items_succeeded} of {job.spec.items} items succeeded")
         if job.items_failed:

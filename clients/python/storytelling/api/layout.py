@@ -6,13 +6,18 @@
     <job_dir>/items/<index:05d>/image.json   Image without data
     <job_dir>/items/<index:05d>/evaluation.json  ItemEvaluation
     <job_dir>/summary.json                   SetSummary
-    <job_dir>/gallery/index.html             the gallery page
+    <job_dir>/gallery/index.html             the gallery: the set and the first page of items
+    <job_dir>/gallery/page-<n>.html          the gallery's further pages of items (n = 2, 3...)
 
 A stage's artifact is its completion record: the orchestrator writes it before recording the stage as
-done, and on resume an artifact that exists is read back instead of running the stage again. Every file
-is written to a temporary file in the same directory, fsynced, renamed over the target and the rename
-fsynced, so a reader or a crash sees either the old file or the new one, never a torn one. image.json
-is written after the image bytes, so it marks both.
+done, and on resume an artifact that exists is read back instead of running the stage again. Files that
+are rewritten (job.json, summary.json, the gallery) are written to a temporary file and renamed over
+the target, so a reader sees the old file or the new one. An item's artifacts are written once, in place
+(`write_once`); a crash can leave one cut short, and readers take an empty or unparsable artifact, or
+image.json whose image is empty, as absent, so its stage runs again. image.json is written after the
+image bytes, so it marks both. With `fsync` (the default) each file and its directory entry are fsynced,
+which survives a power loss; the orchestrator instead syncs the whole file system once per group of
+commits (its store's `sync_files`).
 
 Nothing is read or written outside the job directory: job ids are checked (`check_job_id`), and every
 artifact path is refused (`UnsafePath`) when a component is `..`, absolute or holds a NUL, when a
@@ -22,10 +27,13 @@ symbolic link (the layout never makes one, so one placed there is an attack, not
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import logging
 import os
 import re
 import stat
-import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -50,6 +58,8 @@ IMAGE_SUFFIXES = {
 
 M = TypeVar("M", bound=Message)
 JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+logger = logging.getLogger(__name__)
 
 
 class UnsafePath(ValueError):
@@ -97,41 +107,133 @@ def read_inside(root: Path, path: Path) -> bytes | None:
         return file.read()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replaces `path` with `data` durably: the file and then the rename are fsynced."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def write_atomic(path: Path | str, data: bytes, *, fsync: bool = True) -> None:
+    """Replaces `path` with `data` atomically; with `fsync`, durably (the file, then the rename). The
+    directory is created if it does not exist."""
+    target = os.fspath(path)
+    directory, name = os.path.split(target)
+    temporary = os.path.join(directory, f".{name}.{os.getpid()}-{next(_TEMPORARIES)}.tmp")
+    try:
+        fd = os.open(temporary, _CREATE, 0o644)
+    except FileNotFoundError:
+        os.makedirs(directory or ".", exist_ok=True)
+        fd = os.open(temporary, _CREATE, 0o644)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
+            if fsync:
+                out.flush()
+                os.fsync(out.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    if fsync:
+        handle = os.open(directory or ".", os.O_RDONLY)
+        try:
+            os.fsync(handle)  # makes the rename itself durable
+        finally:
+            os.close(handle)
+
+
+# Numbers temporary files within a process (the pid in their name tells processes apart); count() is
+# safe to share between threads.
+_TEMPORARIES = itertools.count()
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+def write_once(path: Path | str, data: bytes, *, fsync: bool = True) -> None:
+    """Writes an item's artifact, which a stage writes once: created in place, one directory entry
+    instead of a temporary file and a rename (file creation dominates the orchestrator's cost per item);
+    replaced atomically if it exists (a stage run again after a crash). A file cut short by a crash is
+    never trusted: readers take an empty or unparsable artifact as absent, and image.json is written
+    after the image, so it marks both."""
+    target = os.fspath(path)
+    try:
+        fd = os.open(target, _CREATE, 0o644)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        fd = os.open(target, _CREATE, 0o644)
+    except FileExistsError:
+        write_atomic(target, data, fsync=fsync)
+        return
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+        if fsync:
             out.flush()
             os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # makes the rename itself durable
-    finally:
-        os.close(directory)
+    if fsync:
+        handle = os.open(os.path.dirname(target) or ".", os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
 
 
-def write_message(path: Path, message: Message) -> None:
-    write_atomic(path, json_format.MessageToJson(message, indent=2).encode("utf-8"))
+@dataclass(frozen=True)
+class ArtifactWrite:
+    """One artifact to write once (`write_once`): a protobuf message, written as its JSON, or raw bytes.
+    Plain data, so that the writer, not the caller, pays for the JSON (the costliest part of recording an
+    item), on whatever thread writes it."""
+
+    path: str
+    data: bytes
+    # Full name of the protobuf message type serialized in `data`; empty: `data` is written as it is.
+    message: str = ""
+    # The job directory the artifact must stay in (see `inside`).
+    root: str = ""
+
+    def run(self, fsync: bool = True) -> None:
+        data = self.data
+        if self.message:
+            data = message_json(_ARTIFACT_MESSAGES[self.message].FromString(data))
+        write_once(self.path, data, fsync=fsync)
 
 
-def read_message(path: Path, message_type: type[M], root: Path | None = None) -> M | None:
-    """Parses a protobuf JSON file, ignoring fields a newer writer added; None if it does not exist.
+def write_artifacts(writes: Sequence[ArtifactWrite], fsync: bool = True) -> None:
+    """Writes `writes` in order, each directory checked to stay in its job directory before anything is
+    created in it (once per directory: an item's artifacts share one)."""
+    checked: set[str] = set()
+    for write in writes:
+        directory = os.path.dirname(write.path)
+        if write.root and directory not in checked:
+            inside(Path(write.root), Path(directory))
+            checked.add(directory)
+        write.run(fsync)
+
+
+def message_json(message: Message) -> bytes:
+    """Protobuf JSON on one line (an indented dump is several times slower: Python's C JSON encoder
+    only runs without indent)."""
+    return (json_format.MessageToJson(message, indent=None) + "\n").encode("utf-8")
+
+
+def write_message(path: Path | str, message: Message, *, fsync: bool = True) -> None:
+    write_atomic(path, message_json(message), fsync=fsync)
+
+
+def read_message(path: Path | str, message_type: type[M], root: Path | None = None) -> M | None:
+    """Parses a protobuf JSON file, ignoring fields a newer writer added; None if it does not exist, or
+    is empty or cut short (by a crash while it was written, or a power loss before it was synced).
     With `root`, the file must be a regular file under it (see `read_inside`)."""
     if root is None:
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as file:
+                data = file.read()
         except FileNotFoundError:
             return None
-    elif (data := read_inside(root, path)) is None:
+    elif (data := read_inside(root, Path(path))) is None:
         return None
-    return json_format.Parse(data.decode("utf-8"), message_type(), ignore_unknown_fields=True)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    try:
+        return json_format.Parse(text, message_type(), ignore_unknown_fields=True)
+    except json_format.ParseError as error:
+        logger.warning("%s is incomplete, taken as absent: %s", path, error)
+        return None
 
 
 def image_metadata(image: common_pb2.Image) -> common_pb2.Image:
@@ -143,10 +245,16 @@ def image_metadata(image: common_pb2.Image) -> common_pb2.Image:
 
 
 class JobFiles:
-    """Paths and atomic reads and writes of one job directory's artifacts."""
+    """Paths and atomic reads and writes of one job directory's artifacts; `fsync` as in write_atomic."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, *, fsync: bool = True):
         self.directory = directory
+        self.fsync = fsync
+        self._root = os.fspath(directory)
+
+    def _item_file(self, index: int, name: str) -> str:
+        """The path of an item's artifact as a string: built per item and stage, kept cheap."""
+        return f"{self._root}/{ITEMS_DIR}/{index:05d}/{name}"
 
     def item_directory(self, index: int) -> Path:
         return self.directory / ITEMS_DIR / f"{index:05d}"
@@ -174,14 +282,11 @@ class JobFiles:
     def summary_path(self) -> Path:
         return self.directory / SUMMARY_FILE
 
-    def _write(self, path: Path, data: bytes) -> None:
-        inside(self.directory, path.parent)  # checked before mkdir, which would follow a link
-        write_atomic(path, data)
-
     def _write_message(self, path: Path, message: Message) -> None:
-        self._write(path, json_format.MessageToJson(message, indent=2).encode("utf-8"))
+        inside(self.directory, path.parent)  # checked before the directory is made, which follows links
+        write_message(path, message, fsync=self.fsync)
 
-    def _read_message(self, path: Path, message_type: type[M]) -> M | None:
+    def _read_message(self, path: Path | str, message_type: type[M]) -> M | None:
         return read_message(path, message_type, root=self.directory)
 
     def write_job(self, job: pipeline_pb2.Job) -> None:
@@ -193,37 +298,69 @@ class JobFiles:
     def read_job(self) -> pipeline_pb2.Job | None:
         return self._read_message(self.job_path, pipeline_pb2.Job)
 
+    def story_writes(self, index: int, story: common_pb2.Story) -> list[ArtifactWrite]:
+        return [self._message_write(self._item_file(index, STORY_FILE), story)]
+
+    def image_writes(self, index: int, image: common_pb2.Image) -> list[ArtifactWrite]:
+        """The image's bytes, then image.json, which marks both as written."""
+        name = f"image.{IMAGE_SUFFIXES.get(image.format, 'png')}"
+        return [
+            ArtifactWrite(self._item_file(index, name), image.data, root=self._root),
+            self._message_write(self._item_file(index, IMAGE_META_FILE), image_metadata(image)),
+        ]
+
+    def evaluation_writes(self, index: int, evaluation: evaluation_pb2.ItemEvaluation) -> list[ArtifactWrite]:
+        return [self._message_write(self._item_file(index, EVALUATION_FILE), evaluation)]
+
+    def _message_write(self, path: str, message: Message) -> ArtifactWrite:
+        return ArtifactWrite(path, message.SerializeToString(), message.DESCRIPTOR.full_name, self._root)
+
     def write_story(self, index: int, story: common_pb2.Story) -> None:
-        self._write_message(self.story_path(index), story)
+        write_artifacts(self.story_writes(index, story), self.fsync)
 
     def read_story(self, index: int) -> common_pb2.Story | None:
-        return self._read_message(self.story_path(index), common_pb2.Story)
+        return self._read_message(self._item_file(index, STORY_FILE), common_pb2.Story)
 
     def write_image(self, index: int, image: common_pb2.Image) -> None:
-        self._write(self.image_path(index, image.format), image.data)
-        self._write_message(self.image_meta_path(index), image_metadata(image))
+        write_artifacts(self.image_writes(index, image), self.fsync)
 
     def read_image(self, index: int, *, with_data: bool) -> common_pb2.Image | None:
-        image = self._read_message(self.image_meta_path(index), common_pb2.Image)
-        if image is not None and with_data:
-            path = self.image_path(index, image.format)
-            data = read_inside(self.directory, path)
-            if data is None:
-                raise FileNotFoundError(f"{path}: image.json names an image that is not there")
-            image.data = data
-        return image
+        """image.json, with the image's bytes if asked; None unless both are there and the image is not
+        empty."""
+        image = self._read_message(self._item_file(index, IMAGE_META_FILE), common_pb2.Image)
+        if image is None:
+            return None
+        path = self._item_file(index, f"image.{IMAGE_SUFFIXES.get(image.format, 'png')}")
+        if with_data:
+            image.data = read_inside(self.directory, Path(path)) or b""
+            complete = bool(image.data)
+        else:  # image.json was read through the same (checked) directory
+            try:
+                found = os.lstat(path)
+            except FileNotFoundError:
+                return None
+            if not stat.S_ISREG(found.st_mode):
+                raise UnsafePath(f"{path}: not a regular file (a symbolic link where an artifact belongs?)")
+            complete = found.st_size > 0
+        return image if complete else None
 
     def write_evaluation(self, index: int, evaluation: evaluation_pb2.ItemEvaluation) -> None:
-        self._write_message(self.evaluation_path(index), evaluation)
+        write_artifacts(self.evaluation_writes(index, evaluation), self.fsync)
 
     def read_evaluation(self, index: int) -> evaluation_pb2.ItemEvaluation | None:
-        return self._read_message(self.evaluation_path(index), evaluation_pb2.ItemEvaluation)
+        return self._read_message(self._item_file(index, EVALUATION_FILE), evaluation_pb2.ItemEvaluation)
 
     def write_summary(self, summary: evaluation_pb2.SetSummary) -> None:
         self._write_message(self.summary_path, summary)
 
     def read_summary(self) -> evaluation_pb2.SetSummary | None:
         return self._read_message(self.summary_path, evaluation_pb2.SetSummary)
+
+
+_ARTIFACT_MESSAGES: dict[str, type[Message]] = {
+    message.DESCRIPTOR.full_name: message
+    for message in (common_pb2.Story, common_pb2.Image, evaluation_pb2.ItemEvaluation)
+}
 
 
 @dataclass
@@ -236,6 +373,18 @@ class ItemRecord:
     image: common_pb2.Image | None = None
     image_path: Path | None = None
     evaluation: evaluation_pb2.ItemEvaluation | None = None
+
+    @classmethod
+    def of_item(cls, files: JobFiles, item: pipeline_pb2.Item) -> ItemRecord:
+        """The record of an item as the orchestrator holds it (its artifacts' contents are on it)."""
+        return cls(
+            index=item.index,
+            directory=files.item_directory(item.index),
+            story=item.story if item.HasField("story") else None,
+            image=item.image if item.HasField("image") else None,
+            image_path=files.directory / item.artifacts.image_path if item.artifacts.image_path else None,
+            evaluation=item.evaluation if item.HasField("evaluation") else None,
+        )
 
 
 @dataclass
@@ -264,12 +413,12 @@ def write_item(
         files.write_evaluation(index, evaluation)
 
 
-def load_job(job_dir: Path) -> JobRecord:
-    """Reads a job directory; items are those with a directory, in index order."""
+def load_job(job_dir: Path, *, with_items: bool = True) -> JobRecord:
+    """Reads a job directory; items are those with a directory, in index order (none without
+    `with_items`: iterate over a large job's items with `iter_items` instead)."""
     files = JobFiles(Path(job_dir))
     job = files.read_job()
-    items_root = files.directory / ITEMS_DIR
-    if job is None and not items_root.is_dir():
+    if job is None and not (files.directory / ITEMS_DIR).is_dir():
         raise FileNotFoundError(
             f"{files.directory} is not a job directory: it has neither {JOB_FILE} nor {ITEMS_DIR}/"
         )
@@ -278,24 +427,32 @@ def load_job(job_dir: Path) -> JobRecord:
         job=job or pipeline_pb2.Job(id=files.directory.name),
         summary=files.read_summary(),
     )
-    indexed = sorted(
-        (int(d.name), d)
-        for d in items_root.glob("[0-9]*")
-        if d.is_dir() and not d.is_symlink() and d.name.isdigit()
-    )
-    root = files.directory
-    for index, directory in indexed:
-        record.items.append(
-            ItemRecord(
-                index=index,
-                directory=directory,
-                story=read_message(directory / STORY_FILE, common_pb2.Story, root),
-                image=read_message(directory / IMAGE_META_FILE, common_pb2.Image, root),
-                image_path=_image_file(directory),
-                evaluation=read_message(directory / EVALUATION_FILE, evaluation_pb2.ItemEvaluation, root),
-            )
-        )
+    if with_items:
+        record.items.extend(iter_items(files.directory))
     return record
+
+
+def iter_items(job_dir: Path) -> Iterator[ItemRecord]:
+    """The items of a job directory, in index order, each read when it is reached (an item directory
+    that is a symbolic link is not an item)."""
+    root = Path(job_dir)
+    items_root = root / ITEMS_DIR
+    if not items_root.is_dir():
+        return
+    indexed = sorted(
+        (int(entry.name), Path(entry.path))
+        for entry in os.scandir(items_root)
+        if entry.name.isdigit() and entry.is_dir(follow_symlinks=False)
+    )
+    for index, directory in indexed:
+        yield ItemRecord(
+            index=index,
+            directory=directory,
+            story=read_message(directory / STORY_FILE, common_pb2.Story, root),
+            image=read_message(directory / IMAGE_META_FILE, common_pb2.Image, root),
+            image_path=_image_file(directory),
+            evaluation=read_message(directory / EVALUATION_FILE, evaluation_pb2.ItemEvaluation, root),
+        )
 
 
 def _image_file(directory: Path) -> Path | None:

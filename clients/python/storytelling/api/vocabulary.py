@@ -7,6 +7,7 @@ client takes its default port from `DEFAULT_PORTS`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar, cast
 
@@ -85,30 +86,71 @@ def default_address(service: str, host: str = "localhost") -> str:
     return f"{host}:{DEFAULT_PORTS[service].grpc}"
 
 
-# The stages in pipeline order, and the Item field each one fills.
+# The stages in pipeline order, the Item field each one fills, and the ItemArtifacts path it sets.
 STAGES = (pipeline_pb2.STAGE_STORY, pipeline_pb2.STAGE_RENDER, pipeline_pb2.STAGE_EVALUATE)
 STAGE_OUTPUTS: dict[int, str] = {
     pipeline_pb2.STAGE_STORY: "story",
     pipeline_pb2.STAGE_RENDER: "image",
     pipeline_pb2.STAGE_EVALUATE: "evaluation",
 }
+STAGE_ARTIFACTS: dict[int, str] = {
+    pipeline_pb2.STAGE_STORY: "story_path",
+    pipeline_pb2.STAGE_RENDER: "image_path",
+    pipeline_pb2.STAGE_EVALUATE: "evaluation_path",
+}
+# The service each stage calls, as "waiting for <service>" names it.
+STAGE_SERVICES: dict[int, str] = {
+    pipeline_pb2.STAGE_STORY: "story",
+    pipeline_pb2.STAGE_RENDER: "render",
+    pipeline_pb2.STAGE_EVALUATE: "evaluation",
+}
 
-Outcome = Literal["done", "failed", "running"]
+Outcome = Literal["done", "failed", "running", "waiting"]
+_IN_A_STAGE = (
+    pipeline_pb2.ITEM_STATE_RUNNING,
+    pipeline_pb2.ITEM_STATE_WAITING,
+    pipeline_pb2.ITEM_STATE_FAILED,
+)
 
 
 def stage_outcome(item: pipeline_pb2.Item, stage: int) -> Outcome | None:
-    """Where one item is in one stage: "done", "failed", "running", or None (not started).
+    """Where one item is in one stage: "done", "failed", "running", "waiting" or None (not started).
 
-    A stage is done once its output is on the item (story, image metadata, evaluation), the item
-    succeeded, or the item went on to a later stage.
+    A stage is done once its output or artifact path is on the item (story, image metadata,
+    evaluation), the item succeeded, or the item went on to a later stage.
     """
-    if item.HasField(STAGE_OUTPUTS[stage]) or item.state == pipeline_pb2.ITEM_STATE_SUCCEEDED:
-        return "done"
-    if item.stage > stage and item.state in (pipeline_pb2.ITEM_STATE_RUNNING, pipeline_pb2.ITEM_STATE_FAILED):
-        return "done"
-    if item.stage == stage:
-        if item.state == pipeline_pb2.ITEM_STATE_RUNNING:
-            return "running"
-        if item.state == pipeline_pb2.ITEM_STATE_FAILED:
-            return "failed"
-    return None
+    return stage_outcomes(item, (stage,))[0]
+
+
+def stage_outcomes(item: pipeline_pb2.Item, stages: Sequence[int]) -> list[Outcome | None]:
+    """`stage_outcome` for several stages of one item at once (the orchestrator counts every change)."""
+    state = item.state
+    if state == pipeline_pb2.ITEM_STATE_SUCCEEDED:
+        return ["done"] * len(stages)
+    current, artifacts, in_a_stage = item.stage, item.artifacts, state in _IN_A_STAGE
+    outcomes: list[Outcome | None] = []
+    for stage in stages:
+        if (
+            item.HasField(STAGE_OUTPUTS[stage])
+            or getattr(artifacts, STAGE_ARTIFACTS[stage])
+            or (in_a_stage and current > stage)
+        ):
+            outcomes.append("done")
+        elif in_a_stage and current == stage:
+            outcomes.append(_STAGE_OUTCOMES[state])
+        else:
+            outcomes.append(None)
+    return outcomes
+
+
+_STAGE_OUTCOMES: dict[int, Outcome] = {
+    pipeline_pb2.ITEM_STATE_RUNNING: "running",
+    pipeline_pb2.ITEM_STATE_WAITING: "waiting",
+    pipeline_pb2.ITEM_STATE_FAILED: "failed",
+}
+
+
+def waiting_line(wait: pipeline_pb2.ServiceWait) -> str:
+    """ "waiting for render since 12:03:07 UTC: render answered UNAVAILABLE: ...", as CLI and gallery show it."""
+    since = wait.since.ToDatetime().strftime("%H:%M:%S UTC") if wait.HasField("since") else "now"
+    return f"waiting for {wait.service} since {since}" + (f": {wait.reason}" if wait.reason else "")

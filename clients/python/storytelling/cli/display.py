@@ -64,6 +64,9 @@ def stage_line(status: StageStatus, *, fill: str = "█", empty: str = "░") ->
     extras = []
     if status.running:
         extras.append(f"{status.running} running")
+    if status.waiting:
+        why = f" {vocabulary.waiting_line(status.wait).removeprefix('waiting ')}" if status.wait else ""
+        extras.append(f"{status.waiting} waiting{why}")
     if status.failed:
         extras.append(f"{status.failed} failed")
     if status.step:
@@ -98,19 +101,27 @@ class BarDisplay:
 
 
 class LineDisplay:
-    """Prints a line when an item finishes or fails a stage, or the job changes state (logs, CI)."""
+    """Prints a line when an item finishes or fails a stage, a stage starts or stops waiting for its
+    service, or the job changes state (logs, CI)."""
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
         self._seen: dict[tuple[int, int], str | None] = {}
         self._state = 0
+        self._waiting: dict[int, str] = {}
 
     def show(self, progress: JobProgress, event: pipeline_pb2.JobEvent) -> None:
         if progress.state != self._state:
             self._state = progress.state
             self._print(f"job {progress.job_id}: {vocabulary.label(vocabulary.JobState, progress.state)}")
-        kind = event.WhichOneof("event")
-        items = [event.item] if kind == "item" else list(event.finished.items) if kind == "finished" else []
+        for stage, status in progress.stages.items():
+            name = vocabulary.label(vocabulary.Stage, stage)
+            if status.wait is not None and stage not in self._waiting:
+                self._waiting[stage] = status.wait.service
+                self._print(f"{name}: {vocabulary.waiting_line(status.wait)}")
+            elif status.wait is None and stage in self._waiting:
+                self._print(f"{name}: {self._waiting.pop(stage)} is back")
+        items = [event.item] if event.WhichOneof("event") == "item" else []
         for item in items:
             for stage, status in progress.stages.items():
                 outcome = stage_outcome(item, stage)

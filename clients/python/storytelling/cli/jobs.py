@@ -66,6 +66,17 @@ def add_parsers(commands: argparse._SubParsersAction, common: argparse.ArgumentP
     status = commands.add_parser("status", parents=[common], help="show a job and its items")
     status.add_argument("job_id")
     status.add_argument("--json", action="store_true", help="print the job as protobuf JSON")
+    status.add_argument(
+        "--items", type=int, default=100, help="show at most this many items (0: all); counters cover all"
+    )
+    status.add_argument(
+        "--item-state",
+        dest="item_states",
+        action="append",
+        default=[],
+        choices=vocabulary.choices(vocabulary.ItemState),
+        help="only items in this state (repeat)",
+    )
     status.set_defaults(func=status_command)
 
     listing = commands.add_parser("list", parents=[common], help="list jobs")
@@ -129,7 +140,7 @@ def _paint(
         progress = JobProgress.for_job(job)
         display = BarDisplay(sys.stdout) if sys.stdout.isatty() else LineDisplay(sys.stdout)
         try:
-            for event in client.watch(job.id):
+            for event in client.watch(job.id, results=False):
                 progress.update(event)
                 display.show(progress, event)
         except KeyboardInterrupt:
@@ -146,21 +157,31 @@ def _paint(
             return 130
         finally:
             display.close()
-        job = client.get_job(job.id)
-    _print_outcome(job)
+        job = client.get_job(job.id, items=False)
+        failed = list(
+            itertools.islice(client.list_items(job.id, states=["failed"], results=False), _FAILURES)
+        )
+    _print_outcome(job, failed)
     return 0 if job.state == pipeline_pb2.JOB_STATE_SUCCEEDED and not job.items_failed else 1
 
 
-def _print_outcome(job: pipeline_pb2.Job) -> None:
+# Failed items `paint` lists by name at the end; `status --item-state failed` shows them all.
+_FAILURES = 20
+
+
+def _print_outcome(job: pipeline_pb2.Job, failed: list[pipeline_pb2.Item]) -> None:
     state = vocabulary.label(vocabulary.JobState, job.state)
     print(
         f"job {job.id} {state}: {job.items_succeeded} of {job.spec.items} items succeeded"
         + (f", {job.items_failed} failed" if job.items_failed else "")
         + (f" ({job.error})" if job.error else "")
     )
-    for item in job.items:
-        if item.state == pipeline_pb2.ITEM_STATE_FAILED:
-            print(f"  item {item.index} failed: {item.error}")
+    for item in failed:
+        print(f"  item {item.index} failed: {item.error}")
+    if job.items_failed > len(failed):
+        print(
+            f"  ... {job.items_failed - len(failed)} more: storytelling status {job.id} --item-state failed"
+        )
     gallery = gallery_of(job)
     if gallery is not None:
         print(f"gallery: {gallery}")
@@ -183,7 +204,11 @@ def gallery_of(job: pipeline_pb2.Job) -> Path | None:
 
 def status_command(args: argparse.Namespace) -> int:
     with Client(args.address, timeout=args.timeout, options=channel_options(args)) as client:
-        job = client.get_job(args.job_id)
+        job = client.get_job(args.job_id, items=False)
+        items = client.list_items(
+            args.job_id, states=args.item_states, page_size=min(args.items or 1000, 1000)
+        )
+        job.items.extend(itertools.islice(items, args.items or None))
     if args.json:
         print(json_format.MessageToJson(job, indent=2))
         return 0
@@ -205,7 +230,12 @@ def status_command(args: argparse.Namespace) -> int:
             and item.evaluation.alignment.status.state == common_pb2.EvaluatorStatus.STATE_OK
         ):
             line += f"  alignment {item.evaluation.alignment.score:.2f}"
+        if item.HasField("waiting"):
+            line += f"  {vocabulary.waiting_line(item.waiting)}"
         print(line + (f"  error: {item.error}" if item.error else ""))
+    shown_all = args.item_states or not args.items or len(job.items) >= job.spec.items
+    if not shown_all:
+        print(f"  ... {job.spec.items - len(job.items)} more items (--items 0 shows all)")
     if job.HasField("summary"):
         print(f"  {summary_line(job.summary)}")
     if job.error:

@@ -1,8 +1,9 @@
-"""`storytelling stack up|down`: delegates to `storytelling.stack.local`, the local stack launcher.
+"""`storytelling stack up|down|status`: delegates to `storytelling.stack.local`, the local stack launcher.
 
 The launcher ships with the services distribution, not with this SDK, so it is looked up only when
 these commands run. `up` runs `python -m storytelling.stack.local up` in the foreground, or detached in
-its own process group with a pid file that `down` uses to stop it (SIGTERM, then SIGKILL).
+its own process group with a pid file that `down` uses to stop it (SIGTERM, then SIGKILL). `status`
+reads the launcher's status file: each process's state, restarts and last exit.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from storytelling.cli.connection import channel_options
+from storytelling.api.stackstatus import ChildStatus, default_status_path, read_status
 from storytelling.client import Client, UnavailableError
 
 MODULE = "storytelling.stack.local"
@@ -31,7 +33,7 @@ def _state_dir() -> Path:
 
 def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     stack = commands.add_parser("stack", help="start or stop the local stack of services")
-    actions = stack.add_subparsers(dest="action", required=True, metavar="{up,down}")
+    actions = stack.add_subparsers(dest="action", required=True, metavar="{up,down,status}")
     up = actions.add_parser("up", parents=[common], help="start every service on this machine")
     up.add_argument("--detach", action="store_true", help="run in the background and return once it serves")
     up.add_argument(
@@ -49,6 +51,11 @@ def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentPa
         "--grace", type=float, default=30.0, help="seconds to wait after SIGTERM before SIGKILL"
     )
     down.set_defaults(func=down_command)
+    status = actions.add_parser("status", help="show each process of the local stack: state, restarts, exits")
+    status.add_argument(
+        "--status-file", type=Path, default=default_status_path(), help="the launcher's --status-file"
+    )
+    status.set_defaults(func=status_command)
 
 
 class StackError(Exception):
@@ -172,3 +179,27 @@ def _alive(pid: int) -> bool:
     except OSError:
         return True
     return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def status_command(args: argparse.Namespace) -> int:
+    """0 while the stack runs; 1 when it is not running (with why it stopped, if it said)."""
+    status = read_status(args.status_file)
+    if status is None:
+        raise StackError(f"no local stack has run here ({args.status_file} does not exist)")
+    alive = _alive(status.pid)
+    state = status.state if alive or status.state == "stopped" else "not running (it stopped without a word)"
+    print(f"stack (pid {status.pid}): {state}" + (f": {status.reason}" if status.reason else ""))
+    now = time.time()
+    print(f"  {'PROCESS':<13} {'STATE':<11} {'PID':>7} {'RESTARTS':>8}  LAST EXIT")
+    for child in status.children:
+        pid = str(child.pid) if child.state in ("running", "restarting") else "-"
+        print(f"  {child.name:<13} {child.state:<11} {pid:>7} {child.restarts:>8}  {_last_exit(child, now)}")
+    return 0 if alive and status.state in ("starting", "running") else 1
+
+
+def _last_exit(child: ChildStatus, now: float) -> str:
+    if not child.last_exit:
+        return ""
+    ago = f" {now - child.last_exit_at:.0f} s ago" if child.last_exit_at else ""
+    due = f"; restarts in {max(0.0, child.next_start_at - now):.0f} s" if child.next_start_at else ""
+    return f"{child.last_exit}{ago}{due}"

@@ -90,8 +90,32 @@ class AsyncClient(_AsyncService):
         request = pipeline_pb2.CreateJobRequest(spec=spec, request_id=request_id)
         return await self._call("CreateJob", request, timeout)
 
-    async def get_job(self, job_id: str, *, timeout: float | None = None) -> pipeline_pb2.Job:
-        return await self._call("GetJob", pipeline_pb2.GetJobRequest(job_id=job_id), timeout)
+    async def get_job(
+        self, job_id: str, *, items: bool = True, timeout: float | None = None
+    ) -> pipeline_pb2.Job:
+        """The job, with its items unless `items` is False (a job of many items: see `list_items`)."""
+        request = pipeline_pb2.GetJobRequest(job_id=job_id, omit_items=not items)
+        return await self._call("GetJob", request, timeout)
+
+    async def list_items(
+        self,
+        job_id: str,
+        *,
+        states: Iterable[str | pipeline_pb2.ItemState] = (),
+        results: bool = True,
+        page_size: int = 0,
+        timeout: float | None = None,
+    ) -> AsyncIterator[pipeline_pb2.Item]:
+        """The job's items in index order, fetching pages as needed; `results` False leaves out
+        stories, images and evaluations."""
+        request = requests.list_items(job_id, states, results, page_size)
+        while True:
+            response: pipeline_pb2.ListItemsResponse = await self._call("ListItems", request, timeout)
+            for item in response.items:
+                yield item
+            if not response.next_page_token:
+                return
+            request.page_token = response.next_page_token
 
     async def list_jobs(
         self,
@@ -121,16 +145,16 @@ class AsyncClient(_AsyncService):
         return await self._call("RunItem", pipeline_pb2.RunItemRequest(spec=spec), timeout)
 
     async def watch(
-        self, job_id: str, *, after_sequence: int = 0, reconnects: int = 5
+        self, job_id: str, *, after_sequence: int = 0, reconnects: int = 5, results: bool = True
     ) -> AsyncIterator[pipeline_pb2.JobEvent]:
-        """Yields the job's events until it ends; resumes after the last event seen when the
-        orchestrator becomes unreachable, up to `reconnects` times in a row with backoff."""
+        """Yields the job's events until it ends (as `Client.watch`); resumes after the last change seen
+        when the orchestrator becomes unreachable, up to `reconnects` times in a row with backoff."""
         failures = 0
         while True:
-            request = pipeline_pb2.WatchJobRequest(job_id=job_id, after_sequence=after_sequence)
+            request = requests.watch_job(job_id, after_sequence, results)
             try:
                 async for event in self._stream("WatchJob", request):
-                    after_sequence, failures = event.sequence, 0
+                    after_sequence, failures = max(after_sequence, event.sequence), 0
                     yield event
                 return
             except UnavailableError:
@@ -139,18 +163,19 @@ class AsyncClient(_AsyncService):
                 await asyncio.sleep(requests.backoff(failures))
                 failures += 1
 
-    async def watch_progress(self, job_id: str) -> AsyncIterator[JobProgress]:
-        """Yields the job's progress, per stage, after every event: one object, updated in place."""
-        progress = JobProgress.for_job(await self.get_job(job_id))
-        async for event in self.watch(job_id):
+    async def watch_progress(self, job_id: str, *, results: bool = False) -> AsyncIterator[JobProgress]:
+        """Yields the job's progress, per stage as the orchestrator counts it, after every event: one
+        object, updated in place. Its items hold their stories, images and evaluations with `results`."""
+        progress = JobProgress.for_job(await self.get_job(job_id, items=False))
+        async for event in self.watch(job_id, results=results):
             progress.update(event)
             yield progress
 
-    async def wait(self, job_id: str) -> pipeline_pb2.Job:
-        """Waits until the job ends and returns it with its items."""
-        async for _ in self.watch(job_id):
+    async def wait(self, job_id: str, *, items: bool = True) -> pipeline_pb2.Job:
+        """Waits until the job ends and returns it, with its items unless `items` is False."""
+        async for _ in self.watch(job_id, results=False):
             pass
-        return await self.get_job(job_id)
+        return await self.get_job(job_id, items=items)
 
 
 class AsyncStoryClient(_AsyncService):

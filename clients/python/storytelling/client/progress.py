@@ -1,15 +1,16 @@
-"""Folds a job's event stream into per-stage counts: the typed progress behind `watch_progress()`.
+"""A job's progress as the orchestrator counts it: the typed progress behind `watch_progress()`.
 
 Pure and transport-free: the CLI's progress bars and the tests use it on plain `JobEvent` messages.
-An item's stage counts as done by the rule the orchestrator counts with (`storytelling.api.vocabulary.
-stage_outcome`), so replays and duplicate events after a reconnect leave the counts unchanged.
+The counters per stage are the orchestrator's own (every event carries them in `counts`), never
+recounted here; items are kept as their latest event shows them, and in-stage progress (denoising
+steps) as its latest value. Events already applied (a reconnect that resumes) change nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from storytelling.api.vocabulary import STAGES, TERMINAL_JOB_STATES, stage_outcome
+from storytelling.api.vocabulary import STAGES, TERMINAL_JOB_STATES
 from storytelling.v1 import pipeline_pb2
 
 
@@ -20,21 +21,27 @@ class StageStatus:
     done: int = 0
     failed: int = 0
     running: int = 0
+    waiting: int = 0
+    # While items wait for the stage's service: which service, why and since when.
+    wait: pipeline_pb2.ServiceWait | None = None
     # Latest in-stage progress (for example denoising steps): item index, step, total steps.
     step: tuple[int, int, int] | None = None
 
 
 @dataclass
 class JobProgress:
-    """A job's progress per stage, folded from its events (`update`)."""
+    """A job's progress per stage, from its events (`update`)."""
 
     job_id: str
     total: int
     stages: dict[int, StageStatus]
     state: int = pipeline_pb2.JOB_STATE_QUEUED
     last_sequence: int = 0
+    items_succeeded: int = 0
+    items_failed: int = 0
+    # The latest state of each item an event showed.
     items: dict[int, pipeline_pb2.Item] = field(default_factory=dict)
-    # The final job, from the `finished` event.
+    # The final job (without items), from the `finished` event.
     job: pipeline_pb2.Job | None = None
 
     @classmethod
@@ -49,55 +56,48 @@ class JobProgress:
         runs = [s for s in STAGES if s in listed] if listed else [s for s in STAGES if not skipped.get(s)]
         stages: dict[int, StageStatus] = {s: StageStatus(s, job.spec.items) for s in runs}
         progress = cls(job.id, job.spec.items, stages, state=job.state)
+        progress._count(
+            pipeline_pb2.JobCounts(
+                stages=job.stages, items_succeeded=job.items_succeeded, items_failed=job.items_failed
+            )
+        )
         for item in job.items:
             progress.items[item.index] = item
-        progress._recount()
         return progress
 
     @property
     def ended(self) -> bool:
         return self.state in TERMINAL_JOB_STATES
 
-    @property
-    def items_succeeded(self) -> int:
-        return sum(i.state == pipeline_pb2.ITEM_STATE_SUCCEEDED for i in self.items.values())
-
-    @property
-    def items_failed(self) -> int:
-        return sum(i.state == pipeline_pb2.ITEM_STATE_FAILED for i in self.items.values())
-
     def update(self, event: pipeline_pb2.JobEvent) -> None:
-        if event.sequence and event.sequence <= self.last_sequence:
-            return  # already applied: a reconnect replays from the last sequence seen
-        self.last_sequence = max(self.last_sequence, event.sequence)
         kind = event.WhichOneof("event")
+        if kind == "progress":  # not stored, sequence 0: always the latest value
+            if (status := self.stages.get(event.progress.stage)) is not None and status.running:
+                status.step = (event.progress.item_index, event.progress.step, event.progress.total)
+            return
+        if kind in ("item", "job_state") and event.sequence and event.sequence <= self.last_sequence:
+            return  # already applied: a reconnect resumes after the last sequence seen
+        self.last_sequence = max(self.last_sequence, event.sequence)
+        if event.HasField("counts"):
+            self._count(event.counts)
         if kind == "job_state":
             self.state = event.job_state
         elif kind == "item":
             self.items[event.item.index] = event.item
-            self._recount()
-        elif kind == "progress" and event.progress.stage in self.stages:
-            p = event.progress
-            self.stages[p.stage].step = (p.item_index, p.step, p.total)
+        elif kind == "snapshot":
+            self.state = event.snapshot.state
         elif kind == "finished":
             self.job = event.finished
             self.state = event.finished.state
-            for item in event.finished.items:
-                self.items[item.index] = item
-            self._recount()
 
-    def _recount(self) -> None:
-        for status in self.stages.values():
-            status.done = status.failed = status.running = 0
-        for item in self.items.values():
-            for stage, status in self.stages.items():
-                outcome = stage_outcome(item, stage)
-                if outcome == "done":
-                    status.done += 1
-                elif outcome == "failed":
-                    status.failed += 1
-                elif outcome == "running":
-                    status.running += 1
-        for status in self.stages.values():
-            if status.running == 0:
+    def _count(self, counts: pipeline_pb2.JobCounts) -> None:
+        self.items_succeeded, self.items_failed = counts.items_succeeded, counts.items_failed
+        for counted in counts.stages:
+            status = self.stages.get(counted.stage)
+            if status is None:
+                continue
+            status.done, status.failed = counted.done, counted.failed
+            status.running, status.waiting = counted.running, counted.waiting
+            status.wait = counted.wait if counted.HasField("wait") else None
+            if not status.running:
                 status.step = None

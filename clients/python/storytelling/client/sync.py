@@ -90,8 +90,28 @@ class Client(_Service):
         request = pipeline_pb2.CreateJobRequest(spec=spec, request_id=request_id)
         return self._call("CreateJob", request, timeout)
 
-    def get_job(self, job_id: str, *, timeout: float | None = None) -> pipeline_pb2.Job:
-        return self._call("GetJob", pipeline_pb2.GetJobRequest(job_id=job_id), timeout)
+    def get_job(self, job_id: str, *, items: bool = True, timeout: float | None = None) -> pipeline_pb2.Job:
+        """The job, with its items unless `items` is False (a job of many items: see `list_items`)."""
+        return self._call("GetJob", pipeline_pb2.GetJobRequest(job_id=job_id, omit_items=not items), timeout)
+
+    def list_items(
+        self,
+        job_id: str,
+        *,
+        states: Iterable[str | pipeline_pb2.ItemState] = (),
+        results: bool = True,
+        page_size: int = 0,
+        timeout: float | None = None,
+    ) -> Iterator[pipeline_pb2.Item]:
+        """The job's items in index order, fetching pages as needed; `results` False leaves out
+        stories, images and evaluations."""
+        request = requests.list_items(job_id, states, results, page_size)
+        while True:
+            response: pipeline_pb2.ListItemsResponse = self._call("ListItems", request, timeout)
+            yield from response.items
+            if not response.next_page_token:
+                return
+            request.page_token = response.next_page_token
 
     def list_jobs(
         self,
@@ -118,19 +138,21 @@ class Client(_Service):
         return self._call("RunItem", pipeline_pb2.RunItemRequest(spec=spec), timeout)
 
     def watch(
-        self, job_id: str, *, after_sequence: int = 0, reconnects: int = 5
+        self, job_id: str, *, after_sequence: int = 0, reconnects: int = 5, results: bool = True
     ) -> Iterator[pipeline_pb2.JobEvent]:
-        """Yields the job's events until it ends: first a snapshot of every item, then changes.
+        """Yields the job's events until it ends: the items that changed after `after_sequence` (their
+        latest state), a snapshot of the job, then live changes and progress. `results` False leaves
+        stories, images and evaluations out of item events.
 
-        When the orchestrator becomes unreachable (a restart), the stream resumes after the last event
-        seen, up to `reconnects` times in a row with backoff, so no event is lost or repeated.
+        When the orchestrator becomes unreachable (a restart), the stream resumes after the last change
+        seen, up to `reconnects` times in a row with backoff, so no change is lost or repeated.
         """
         failures = 0
         while True:
-            request = pipeline_pb2.WatchJobRequest(job_id=job_id, after_sequence=after_sequence)
+            request = requests.watch_job(job_id, after_sequence, results)
             try:
                 for event in self._stream("WatchJob", request):
-                    after_sequence, failures = event.sequence, 0
+                    after_sequence, failures = max(after_sequence, event.sequence), 0
                     yield event
                 return
             except UnavailableError:
@@ -139,18 +161,19 @@ class Client(_Service):
                 time.sleep(requests.backoff(failures))
                 failures += 1
 
-    def watch_progress(self, job_id: str) -> Iterator[JobProgress]:
-        """Yields the job's progress, per stage, after every event: one object, updated in place."""
-        progress = JobProgress.for_job(self.get_job(job_id))
-        for event in self.watch(job_id):
+    def watch_progress(self, job_id: str, *, results: bool = False) -> Iterator[JobProgress]:
+        """Yields the job's progress, per stage as the orchestrator counts it, after every event: one
+        object, updated in place. Its items hold their stories, images and evaluations with `results`."""
+        progress = JobProgress.for_job(self.get_job(job_id, items=False))
+        for event in self.watch(job_id, results=results):
             progress.update(event)
             yield progress
 
-    def wait(self, job_id: str) -> pipeline_pb2.Job:
-        """Blocks until the job ends and returns it with its items."""
-        for _ in self.watch(job_id):
+    def wait(self, job_id: str, *, items: bool = True) -> pipeline_pb2.Job:
+        """Blocks until the job ends and returns it, with its items unless `items` is False."""
+        for _ in self.watch(job_id, results=False):
             pass
-        return self.get_job(job_id)
+        return self.get_job(job_id, items=items)
 
 
 class StoryClient(_Service):

@@ -65,6 +65,11 @@ class PipelineServiceStub:
                 request_serializer=storytelling_dot_v1_dot_pipeline__pb2.RunItemRequest.SerializeToString,
                 response_deserializer=storytelling_dot_v1_dot_pipeline__pb2.Item.FromString,
                 _registered_method=True)
+        self.ListItems = channel.unary_unary(
+                '/storytelling.v1.PipelineService/ListItems',
+                request_serializer=storytelling_dot_v1_dot_pipeline__pb2.ListItemsRequest.SerializeToString,
+                response_deserializer=storytelling_dot_v1_dot_pipeline__pb2.ListItemsResponse.FromString,
+                _registered_method=True)
 
 
 class PipelineServiceServicer:
@@ -79,14 +84,16 @@ class PipelineServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchJob(self, request, context):
-        """Streams a job's events: a snapshot of every item first, then changes until the job ends.
+        """Streams a job's events until it ends: every item that changed since `after_sequence` (its latest
+        state only), then a `snapshot` of the job, then live changes and progress.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetJob(self, request, context):
-        """Returns one job with its items; NOT_FOUND for an unknown job id.
+        """Returns one job with its items; NOT_FOUND for an unknown job id. A job of more items than the
+        orchestrator returns at once is FAILED_PRECONDITION unless `omit_items` is set: page with ListItems.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -108,6 +115,13 @@ class PipelineServiceServicer:
 
     def RunItem(self, request, context):
         """Runs one item through every stage synchronously, without creating a job.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListItems(self, request, context):
+        """Lists a job's items a page at a time, in index order.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -145,6 +159,11 @@ def add_PipelineServiceServicer_to_server(servicer, server):
                     servicer.RunItem,
                     request_deserializer=storytelling_dot_v1_dot_pipeline__pb2.RunItemRequest.FromString,
                     response_serializer=storytelling_dot_v1_dot_pipeline__pb2.Item.SerializeToString,
+            ),
+            'ListItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListItems,
+                    request_deserializer=storytelling_dot_v1_dot_pipeline__pb2.ListItemsRequest.FromString,
+                    response_serializer=storytelling_dot_v1_dot_pipeline__pb2.ListItemsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -310,6 +329,33 @@ class PipelineService:
             '/storytelling.v1.PipelineService/RunItem',
             storytelling_dot_v1_dot_pipeline__pb2.RunItemRequest.SerializeToString,
             storytelling_dot_v1_dot_pipeline__pb2.Item.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/storytelling.v1.PipelineService/ListItems',
+            storytelling_dot_v1_dot_pipeline__pb2.ListItemsRequest.SerializeToString,
+            storytelling_dot_v1_dot_pipeline__pb2.ListItemsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -36,15 +36,21 @@ class PipelineServiceStub:
     CreateJob: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.CreateJobRequest, _pipeline_pb2.Job]
     """Creates a job and starts it; returns at once with the job in state QUEUED or RUNNING."""
     WatchJob: _grpc.UnaryStreamMultiCallable[_pipeline_pb2.WatchJobRequest, _pipeline_pb2.JobEvent]
-    """Streams a job's events: a snapshot of every item first, then changes until the job ends."""
+    """Streams a job's events until it ends: every item that changed since `after_sequence` (its latest
+    state only), then a `snapshot` of the job, then live changes and progress.
+    """
     GetJob: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.GetJobRequest, _pipeline_pb2.Job]
-    """Returns one job with its items; NOT_FOUND for an unknown job id."""
+    """Returns one job with its items; NOT_FOUND for an unknown job id. A job of more items than the
+    orchestrator returns at once is FAILED_PRECONDITION unless `omit_items` is set: page with ListItems.
+    """
     ListJobs: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.ListJobsRequest, _pipeline_pb2.ListJobsResponse]
     """Lists jobs a page at a time, without their items."""
     CancelJob: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.CancelJobRequest, _pipeline_pb2.Job]
     """Cancels a queued or running job; FAILED_PRECONDITION for a job that already ended."""
     RunItem: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.RunItemRequest, _pipeline_pb2.Item]
     """Runs one item through every stage synchronously, without creating a job."""
+    ListItems: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.ListItemsRequest, _pipeline_pb2.ListItemsResponse]
+    """Lists a job's items a page at a time, in index order."""
 
 @_typing.type_check_only
 class PipelineServiceAsyncStub(PipelineServiceStub):
@@ -54,15 +60,21 @@ class PipelineServiceAsyncStub(PipelineServiceStub):
     CreateJob: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.CreateJobRequest, _pipeline_pb2.Job]  # type: ignore[assignment]
     """Creates a job and starts it; returns at once with the job in state QUEUED or RUNNING."""
     WatchJob: _aio.UnaryStreamMultiCallable[_pipeline_pb2.WatchJobRequest, _pipeline_pb2.JobEvent]  # type: ignore[assignment]
-    """Streams a job's events: a snapshot of every item first, then changes until the job ends."""
+    """Streams a job's events until it ends: every item that changed since `after_sequence` (its latest
+    state only), then a `snapshot` of the job, then live changes and progress.
+    """
     GetJob: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.GetJobRequest, _pipeline_pb2.Job]  # type: ignore[assignment]
-    """Returns one job with its items; NOT_FOUND for an unknown job id."""
+    """Returns one job with its items; NOT_FOUND for an unknown job id. A job of more items than the
+    orchestrator returns at once is FAILED_PRECONDITION unless `omit_items` is set: page with ListItems.
+    """
     ListJobs: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.ListJobsRequest, _pipeline_pb2.ListJobsResponse]  # type: ignore[assignment]
     """Lists jobs a page at a time, without their items."""
     CancelJob: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.CancelJobRequest, _pipeline_pb2.Job]  # type: ignore[assignment]
     """Cancels a queued or running job; FAILED_PRECONDITION for a job that already ended."""
     RunItem: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.RunItemRequest, _pipeline_pb2.Item]  # type: ignore[assignment]
     """Runs one item through every stage synchronously, without creating a job."""
+    ListItems: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.ListItemsRequest, _pipeline_pb2.ListItemsResponse]  # type: ignore[assignment]
+    """Lists a job's items a page at a time, in index order."""
 
 class PipelineServiceServicer(metaclass=_abc_1.ABCMeta):
     """The orchestrator: runs jobs of N items through story, render and evaluation, persisting every artifact."""
@@ -81,7 +93,9 @@ class PipelineServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _pipeline_pb2.WatchJobRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_pipeline_pb2.JobEvent], _abc.AsyncIterator[_pipeline_pb2.JobEvent]]:
-        """Streams a job's events: a snapshot of every item first, then changes until the job ends."""
+        """Streams a job's events until it ends: every item that changed since `after_sequence` (its latest
+        state only), then a `snapshot` of the job, then live changes and progress.
+        """
 
     @_abc_1.abstractmethod
     def GetJob(
@@ -89,7 +103,9 @@ class PipelineServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _pipeline_pb2.GetJobRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_pipeline_pb2.Job, _abc.Awaitable[_pipeline_pb2.Job]]:
-        """Returns one job with its items; NOT_FOUND for an unknown job id."""
+        """Returns one job with its items; NOT_FOUND for an unknown job id. A job of more items than the
+        orchestrator returns at once is FAILED_PRECONDITION unless `omit_items` is set: page with ListItems.
+        """
 
     @_abc_1.abstractmethod
     def ListJobs(
@@ -114,5 +130,13 @@ class PipelineServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_pipeline_pb2.Item, _abc.Awaitable[_pipeline_pb2.Item]]:
         """Runs one item through every stage synchronously, without creating a job."""
+
+    @_abc_1.abstractmethod
+    def ListItems(
+        self,
+        request: _pipeline_pb2.ListItemsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pipeline_pb2.ListItemsResponse, _abc.Awaitable[_pipeline_pb2.ListItemsResponse]]:
+        """Lists a job's items a page at a time, in index order."""
 
 def add_PipelineServiceServicer_to_server(servicer: PipelineServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

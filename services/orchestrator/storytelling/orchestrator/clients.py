@@ -78,6 +78,11 @@ class Connection:
                 ("grpc.max_receive_message_length", size),
                 ("grpc.max_send_message_length", size),
                 ("grpc.enable_retries", 0),  # the orchestrator retries itself, with its own policy
+                # Reconnect soon after a restarted service is back (gRPC's default backoff reaches
+                # 120 s, which would keep items waiting long after the outage).
+                ("grpc.initial_reconnect_backoff_ms", 500),
+                ("grpc.min_reconnect_backoff_ms", 500),
+                ("grpc.max_reconnect_backoff_ms", 5000),
             ],
             open_channel=self._credentials.open_channel,
             tls_name=self._credentials.files.server_name,

@@ -142,6 +142,14 @@ class JobMetrics:
             self._queued[stage] -= 1
             self._pipeline.queue.labels(stage_label(stage)).dec()
 
+    def completed(self, stage: int, index: int, following: int | None) -> None:
+        """The item is done with `stage` (run, or its artifact read back) and waits for `following`.
+        Only items inside a stage are remembered, so a job's memory does not grow with its items."""
+        self.started(stage, index)
+        self._started.discard((stage, index))
+        if following is not None:
+            self.queued(following)
+
     def attempt(self, stage: int, index: int) -> None:
         if self._pipeline is None:
             return
@@ -159,6 +167,7 @@ class JobMetrics:
         if began is not None:
             self._pipeline.latency.labels(label, outcome).observe(time.monotonic() - began)
         if error is not None:
+            self._started.discard((stage, index))
             self._pipeline.failures.labels(label, failure_reason(error)).inc()
 
     def close(self) -> None:
@@ -169,4 +178,6 @@ class JobMetrics:
             if count:
                 self._pipeline.queue.labels(stage_label(stage)).dec(count)
         self._queued.clear()
+        self._started.clear()
+        self._first_attempt.clear()
         self.state("")

@@ -6,7 +6,7 @@ its queue, the stage before it blocks on `put`, and no stage runs more than a bo
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -21,8 +21,9 @@ class PipelineStage(Generic[T]):
     run: Callable[[T], Awaitable[bool]]
 
 
-async def run_pipeline(items: Iterable[T], stages: Sequence[PipelineStage[T]]) -> None:
-    """Runs every item through `stages` in order and returns when every item has left the pipeline."""
+async def run_pipeline(items: AsyncIterable[T] | Iterable[T], stages: Sequence[PipelineStage[T]]) -> None:
+    """Runs every item through `stages` in order and returns when every item has left the pipeline.
+    Items are taken from `items` only as the first stage has room, so they need not all exist at once."""
     queues: list[asyncio.Queue[T]] = [asyncio.Queue(maxsize=max(1, stage.concurrency)) for stage in stages]
 
     async def work(position: int) -> None:
@@ -41,8 +42,12 @@ async def run_pipeline(items: Iterable[T], stages: Sequence[PipelineStage[T]]) -
             for position, stage in enumerate(stages)
             for worker in range(stage.concurrency)
         ]
-        for item in items:
-            await queues[0].put(item)
+        if isinstance(items, AsyncIterable):
+            async for item in items:
+                await queues[0].put(item)
+        else:
+            for item in items:
+                await queues[0].put(item)
         # An item leaves queue i (task_done) only after it was put into queue i+1, so draining the queues
         # in order means every item has left the pipeline.
         for queue in queues:

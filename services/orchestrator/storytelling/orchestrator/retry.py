@@ -1,4 +1,7 @@
-"""Retries with exponential backoff for transient stage failures."""
+"""Retries with exponential backoff for stage failures that may pass: a slow engine or a full queue.
+
+An unavailable service is not retried here: its gate (`gate.py`) makes items wait until it is back.
+"""
 
 import asyncio
 import random
@@ -7,15 +10,15 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from storytelling.runtime import deadlines
-from storytelling.runtime.errors import TRANSIENT_CODES, DeadlineExceeded, ServiceError
+from storytelling.runtime.errors import DeadlineExceeded, ResourceExhausted
 
 R = TypeVar("R")
 
 
-def transient(error: Exception) -> bool:
-    """Unavailable, DeadlineExceeded, ResourceExhausted: failures that may pass by themselves (a restarting
-    service, a slow engine, a full queue). Anything else, InvalidArgument above all, would fail again."""
-    return isinstance(error, ServiceError) and error.code in TRANSIENT_CODES
+def retried(error: Exception) -> bool:
+    """DeadlineExceeded and ResourceExhausted may pass by themselves (a slow engine, a full queue).
+    Anything else, InvalidArgument above all, would fail again."""
+    return isinstance(error, DeadlineExceeded | ResourceExhausted)
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class RetryPolicy:
 
 
 async def retry(call: Callable[[], Awaitable[R]], policy: RetryPolicy) -> R:
-    """Runs `call` until it succeeds, fails with a non-transient error, or has failed `max_attempts` times.
+    """Runs `call` until it succeeds, fails with an error not `retried`, or has failed `max_attempts` times.
 
     The last error is raised.
     """
@@ -43,7 +46,7 @@ async def retry(call: Callable[[], Awaitable[R]], policy: RetryPolicy) -> R:
         try:
             return await call()
         except Exception as error:
-            if not transient(error) or attempt >= policy.max_attempts:
+            if not retried(error) or attempt >= policy.max_attempts:
                 raise
         await asyncio.sleep(policy.backoff(attempt))
         attempt += 1

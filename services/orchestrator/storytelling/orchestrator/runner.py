@@ -1,36 +1,59 @@
 """Runs one job to its end: items through story, render and evaluation, then the set summary.
 
-The runner resumes as naturally as it starts: a stage whose artifact is on disk is read back, not run,
-and items that already ended are not fed again. Every change is recorded (state + event) through the
-`record` collaborator before the runner goes on.
+Items stream through: the runner holds only the items in flight (the pipeline's queues bound them),
+takes the next ones as the first stage has room, and lets an item go once it has ended; the job's
+counters move by what each change adds and removes. The runner resumes as naturally as it starts: a
+stage whose artifact is on disk is read back, not run, and items that already ended are not fed again.
+Every change goes to the journal as it happens (stored, then published); progress goes only to watchers.
+All file I/O runs on worker threads.
 """
 
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from google.protobuf import timestamp_pb2
 
 from storytelling.api import vocabulary
-from storytelling.api.layout import JobFiles, image_metadata
+from storytelling.api.layout import (
+    EVALUATION_FILE,
+    ITEMS_DIR,
+    STORY_FILE,
+    ArtifactWrite,
+    ItemRecord,
+    JobFiles,
+    image_metadata,
+    write_artifacts,
+)
 from storytelling.api.pools import parse_pool
 from storytelling.runtime.errors import ServiceError
 from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2, render_pb2
 
+from .gate import Outage, ServiceGate
+from .journal import Journal, now, without_items
 from .metrics import JobMetrics
 from .pipeline import PipelineStage, run_pipeline
 from .policy import EVALUATE, RENDER, STORY, PipelinePolicy
 from .retry import retry, within
+from .seeds import derive_seed
 from .stages import Stages
+from .store import Store
 
 logger = logging.getLogger(__name__)
 
 R = TypeVar("R")
-Record = Callable[[pipeline_pb2.Job, Sequence[pipeline_pb2.Item], Sequence[pipeline_pb2.JobEvent]], None]
-Gallery = Callable[[Path], Path | None]
+# Writes the gallery of a job directory, given the job as it ends and its items (a fresh iteration per
+# call); returns the page's path. Runs on a worker thread.
+Gallery = Callable[[Path, pipeline_pb2.Job, Callable[[], Iterable[ItemRecord]] | None], Path]
+
+ALL = pipeline_pb2.STAGE_UNSPECIFIED
+_IN_A_STAGE = (pipeline_pb2.ITEM_STATE_RUNNING, pipeline_pb2.ITEM_STATE_WAITING)
+# Items read from the store at a time when a job resumes.
+FEED_CHUNK = 256
 
 
 def describe(error: BaseException) -> str:
@@ -52,49 +75,117 @@ def wants_diversity(spec: pipeline_pb2.JobSpec) -> bool:
     )
 
 
-ALL = pipeline_pb2.STAGE_UNSPECIFIED
+def new_item(job_seed: int, index: int) -> pipeline_pb2.Item:
+    """An item as it is before it starts: pending items are not stored, they follow from the job."""
+    return pipeline_pb2.Item(
+        index=index,
+        state=pipeline_pb2.ITEM_STATE_PENDING,
+        story_seed=derive_seed(job_seed, index, "story"),
+        image_seed=derive_seed(job_seed, index, "image"),
+    )
 
 
-def tally(item: pipeline_pb2.Item, stages: Sequence[int]) -> Counter[tuple[int, str]]:
-    """What one item adds to its job's counters, by (stage, outcome); stage ALL holds the item totals."""
-    marks: Counter[tuple[int, str]] = Counter()
+Mark = tuple[int, str]
+
+
+def tally(item: pipeline_pb2.Item, stages: Sequence[int]) -> tuple[Mark, ...]:
+    """The counters one item adds 1 to, as (stage, outcome); stage ALL holds the item totals."""
+    marks: list[Mark] = []
     if item.state == pipeline_pb2.ITEM_STATE_SUCCEEDED:
-        marks[ALL, "succeeded"] = 1
+        marks.append((ALL, "succeeded"))
     elif item.state == pipeline_pb2.ITEM_STATE_FAILED:
-        marks[ALL, "failed"] = 1
-    for stage in stages:
-        if (outcome := vocabulary.stage_outcome(item, stage)) is not None:
-            marks[stage, outcome] = 1
-    return marks
+        marks.append((ALL, "failed"))
+    for stage, outcome in zip(stages, vocabulary.stage_outcomes(item, stages), strict=True):
+        if outcome is not None:
+            marks.append((stage, outcome))
+    return tuple(marks)
 
 
-def now() -> timestamp_pb2.Timestamp:
+def totals_of(job: pipeline_pb2.Job) -> Counter[Mark]:
+    """The counters a job was stored with (to resume counting where it stopped)."""
+    totals: Counter[Mark] = Counter(
+        {(ALL, "succeeded"): job.items_succeeded, (ALL, "failed"): job.items_failed}
+    )
+    for counts in job.stages:
+        for outcome in ("done", "failed", "running", "waiting"):
+            totals[counts.stage, outcome] = getattr(counts, outcome)
+    return totals
+
+
+def timestamp(seconds: float) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
-    stamp.GetCurrentTime()
+    stamp.FromNanoseconds(int(seconds * 1e9))
     return stamp
+
+
+@dataclass(eq=False)
+class Work:
+    """One item on its way through the pipeline."""
+
+    item: pipeline_pb2.Item
+    # Artifacts may exist from an earlier run: look before calling a stage.
+    check_artifacts: bool
+    # The rendered image's bytes between render and evaluation, so evaluation need not read them back.
+    image_data: bytes = b""
+
+
+class JobFileWriter:
+    """Writes job.json on a worker thread; while one write runs, only the latest job waits for the next."""
+
+    def __init__(self, files: JobFiles):
+        self._files = files
+        self._latest: pipeline_pb2.Job | None = None
+        self._writing: asyncio.Task[None] | None = None
+
+    def request(self, job: pipeline_pb2.Job) -> None:
+        self._latest = without_items(job)
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.create_task(self._drain())
+
+    async def write(self, job: pipeline_pb2.Job) -> None:
+        """Writes `job` and returns once it is on disk."""
+        self.request(job)
+        assert self._writing is not None
+        await asyncio.shield(self._writing)
+
+    async def _drain(self) -> None:
+        while self._latest is not None:
+            job, self._latest = self._latest, None
+            try:
+                await asyncio.to_thread(self._files.write_job, job)
+            except OSError:
+                logger.exception("job %s: could not write %s", job.id, self._files.job_path)
 
 
 class JobRunner:
     def __init__(
         self,
         job: pipeline_pb2.Job,
-        items: list[pipeline_pb2.Item],
         *,
         stages: Stages,
         policy: PipelinePolicy,
         limits: dict[int, asyncio.Semaphore],
+        gates: dict[int, ServiceGate],
         files: JobFiles,
-        record: Record,
+        journal: Journal,
+        store: Store | None = None,
+        resumed: bool = False,
         gallery: Gallery | None = None,
         summarize_set: bool = True,
+        keep_items: bool = False,
         metrics: JobMetrics | None = None,
     ):
-        self.job, self.items = job, items
-        self._stages, self._policy, self._limits = stages, policy, limits
-        self._files, self._record, self._gallery = files, record, gallery
-        self._summarize_set = summarize_set
+        """`resumed`: the job ran before (its items are read from `store`, artifacts may exist).
+        `keep_items`: ended items stay in `ended` (RunItem's single item)."""
+        self.job = job
+        self._stages, self._policy, self._limits, self._gates = stages, policy, limits, gates
+        self._files, self._journal, self._store = files, journal, store
+        self._resumed, self._gallery, self._summarize_set = resumed, gallery, summarize_set
         self._metrics = metrics or JobMetrics(None)
+        self._job_file = JobFileWriter(files)
+        self.ended: list[pipeline_pb2.Item] | None = [] if keep_items else None
         spec = job.spec
+        self._max_wait_s = spec.max_wait_s if spec.HasField("max_wait_s") else None
         inline = spec.story.inline_pool
         self._inline_pool = (
             parse_pool(inline.name, inline.content, inline.format)
@@ -102,7 +193,8 @@ class JobRunner:
             else None
         )
         self._item_evaluators = item_evaluators(spec)
-        steps: list[tuple[int, Callable[[pipeline_pb2.Item], Awaitable[bool]]]] = [(STORY, self._story)]
+        self._alignment = self._alignment_options()
+        steps: list[tuple[int, Callable[[Work], Awaitable[bool]]]] = [(STORY, self._story)]
         if not spec.skip_render:
             steps.append((RENDER, self._render))
         if self._item_evaluators is not None:
@@ -115,8 +207,14 @@ class JobRunner:
         ]
         self._stage_ids = [stage for stage, _ in steps]
         self._last_stage = self._stage_ids[-1]
-        self._tallies = {item.index: tally(item, self._stage_ids) for item in items}
-        self._totals: Counter[tuple[int, str]] = sum(self._tallies.values(), Counter())
+        # Items in memory (fed and not ended) with what each adds to the totals.
+        self._live: dict[int, tuple[pipeline_pb2.Item, tuple[Mark, ...]]] = {}
+        self._totals = totals_of(job) if resumed else Counter()
+        # The earliest wait of this job's items in each stage that has items waiting.
+        self._waits: dict[int, pipeline_pb2.ServiceWait] = {}
+        self._shown_waits: frozenset[int] = frozenset()
+        self._ending: asyncio.Future[None] | None = None
+        journal.materialize = self._materialize
 
     async def run(self, slot: asyncio.Semaphore | None = None) -> None:
         """Runs the job to its end. Cancelling the task leaves the job as it is (to resume at the next
@@ -131,28 +229,47 @@ class JobRunner:
         except Exception as error:
             logger.exception("job %s failed", self.job.id)
             self.job.error = describe(error)
-            self.end(pipeline_pb2.JOB_STATE_FAILED)
+            await self.end(pipeline_pb2.JOB_STATE_FAILED)
         finally:
             self._metrics.close()
 
     async def _run(self) -> None:
         self._metrics.state("running")
-        self._set_state(pipeline_pb2.JOB_STATE_RUNNING)
-        await asyncio.to_thread(self._files.write_job, self.job)
-        pending = [i for i in self.items if i.state not in vocabulary.ENDED_ITEM_STATES]
-        self._metrics.queued(self._stage_ids[0], len(pending))
-        await run_pipeline(pending, self._pipeline)
+        if self.job.state != pipeline_pb2.JOB_STATE_RUNNING:
+            self.job.state = pipeline_pb2.JOB_STATE_RUNNING
+            self.job.started_at.CopyFrom(now())
+            self._journal.job(self.job)
+            self._job_file.request(self.job)
+        # Every item that has not ended waits for the first stage (the runner feeds them as it has room).
+        ended = self._totals[ALL, "succeeded"] + self._totals[ALL, "failed"]
+        self._metrics.queued(self._stage_ids[0], self.job.spec.items - ended)
+        await run_pipeline(self._work(), self._pipeline)
         if self._summarize_set and not self.job.spec.skip_evaluation:
             self.job.summary.CopyFrom(await self._summary())
-        self.job.state = pipeline_pb2.JOB_STATE_SUCCEEDED
-        if self._gallery is not None:
-            await self._publish_gallery()
-        self.end(pipeline_pb2.JOB_STATE_SUCCEEDED)
+        await self.end(pipeline_pb2.JOB_STATE_SUCCEEDED)
 
-    # Stages. Each reads its artifact back if it exists, else calls the stage and writes the artifact.
+    async def _work(self) -> AsyncIterator[Work]:
+        """The items that have not ended, in index order, read from the store a chunk at a time."""
+        job = self.job
+        for start in range(0, job.spec.items, FEED_CHUNK):
+            stop = min(job.spec.items, start + FEED_CHUNK)
+            stored = {}
+            if self._resumed and self._store is not None:
+                stored = {item.index: item for item in await self._store.items_in_range(job.id, start, stop)}
+            for index in range(start, stop):
+                item = stored.get(index) or new_item(job.seed, index)
+                if item.state in vocabulary.ENDED_ITEM_STATES:
+                    continue
+                # A stored item is already in the totals; a new one counts for nothing yet.
+                self._live[index] = (item, tally(item, self._stage_ids))
+                yield Work(item, check_artifacts=self._resumed)
 
-    async def _story(self, item: pipeline_pb2.Item) -> bool:
-        story = self._files.read_story(item.index)
+    # Stages. Each reads its artifact back if it may exist, else calls the stage and writes the artifact.
+
+    async def _story(self, work: Work) -> bool:
+        item = work.item
+        story = await asyncio.to_thread(self._files.read_story, item.index) if work.check_artifacts else None
+        write = None
         if story is None:
             spec = self.job.spec
             story = await self._attempt(
@@ -160,54 +277,63 @@ class JobRunner:
             )
             if story is None:
                 return False
-            await asyncio.to_thread(self._files.write_story, item.index, story)
+            write = self._files.story_writes(item.index, story)
         item.story.CopyFrom(story)
-        item.artifacts.story_path = self._files.relative(self._files.story_path(item.index))
-        return self._completed(item, STORY)
+        item.artifacts.story_path = f"{ITEMS_DIR}/{item.index:05d}/{STORY_FILE}"
+        return await self._completed(item, STORY, write)
 
-    async def _render(self, item: pipeline_pb2.Item) -> bool:
-        image = self._files.read_image(item.index, with_data=False)
+    async def _render(self, work: Work) -> bool:
+        item = work.item
+        image = None
+        if work.check_artifacts:
+            image = await asyncio.to_thread(self._files.read_image, item.index, with_data=False)
+        write = None
         if image is None:
             request = render_pb2.RenderRequest()
             request.CopyFrom(self.job.spec.render)
             request.prompt, request.seed, request.story_id = item.story.text, item.image_seed, item.story.id
 
             def progress(step: int, total: int) -> None:
-                event = pipeline_pb2.JobEvent(
-                    progress=pipeline_pb2.StageProgress(
-                        item_index=item.index, stage=RENDER, step=step, total=total
-                    )
+                self._journal.progress(
+                    pipeline_pb2.StageProgress(item_index=item.index, stage=RENDER, step=step, total=total)
                 )
-                self._record(self.job, (), [event])
 
             rendered = await self._attempt(
                 item, RENDER, lambda: self._stages.render.render(request, progress)
             )
             if rendered is None:
                 return False
-            await asyncio.to_thread(self._files.write_image, item.index, rendered)
+            write = self._files.image_writes(item.index, rendered)
+            work.image_data = rendered.data
             image = image_metadata(rendered)
         item.image.CopyFrom(image)
         item.artifacts.image_path = self._files.relative(self._files.image_path(item.index, image.format))
-        return self._completed(item, RENDER)
+        return await self._completed(item, RENDER, write)
 
-    async def _evaluate(self, item: pipeline_pb2.Item) -> bool:
-        evaluation = self._files.read_evaluation(item.index)
+    async def _evaluate(self, work: Work) -> bool:
+        item = work.item
+        evaluation = None
+        if work.check_artifacts:
+            evaluation = await asyncio.to_thread(self._files.read_evaluation, item.index)
+        write = None
         if evaluation is None:
             subject = self._subject(item)
             if not self.job.spec.skip_render:
-                image = await asyncio.to_thread(self._files.read_image, item.index, with_data=True)
-                subject.image.CopyFrom(image)
+                subject.image.CopyFrom(item.image)
+                subject.image.data = work.image_data or await asyncio.to_thread(
+                    self._files.image_path(item.index, item.image.format).read_bytes
+                )
             request = evaluation_pb2.EvaluateItemRequest(
-                item=subject, evaluators=self._item_evaluators, alignment=self._alignment_options()
+                item=subject, evaluators=self._item_evaluators, alignment=self._alignment
             )
             evaluation = await self._attempt(item, EVALUATE, lambda: self._stages.evaluate.evaluate(request))
             if evaluation is None:
                 return False
-            await asyncio.to_thread(self._files.write_evaluation, item.index, evaluation)
+            write = self._files.evaluation_writes(item.index, evaluation)
+        work.image_data = b""
         item.evaluation.CopyFrom(evaluation)
-        item.artifacts.evaluation_path = self._files.relative(self._files.evaluation_path(item.index))
-        return self._completed(item, EVALUATE)
+        item.artifacts.evaluation_path = f"{ITEMS_DIR}/{item.index:05d}/{EVALUATION_FILE}"
+        return await self._completed(item, EVALUATE, write)
 
     def _subject(self, item: pipeline_pb2.Item) -> evaluation_pb2.EvaluationItem:
         """The item as the evaluation service takes it, with the exemplars its story was written from:
@@ -239,23 +365,52 @@ class JobRunner:
     async def _attempt(
         self, item: pipeline_pb2.Item, stage: int, call: Callable[[], Awaitable[R]]
     ) -> R | None:
-        """The stage's result, or None once the item failed (recorded with the stage and the reason)."""
+        """The stage's result, or None once the item failed (recorded with the stage and the reason).
+        While the stage's service is unavailable the item waits at the service's gate."""
         name = pipeline_pb2.Stage.Name(stage)
+        gate = self._gates[stage]
 
-        def started() -> None:
-            item.state, item.stage = pipeline_pb2.ITEM_STATE_RUNNING, stage
+        def started(probe: bool) -> None:
             item.attempts[name] = item.attempts[name] + 1
             self._metrics.attempt(stage, item.index)
-            self._item_changed(item)
+            if probe:
+                return  # still waiting: a probe of a closed gate; its attempt is recorded with the outcome
+            item.state, item.stage = pipeline_pb2.ITEM_STATE_RUNNING, stage
+            item.ClearField("waiting")
+            self._changed(item)
 
+        def waiting(outage: Outage, deadline: float) -> None:
+            item.state, item.stage = pipeline_pb2.ITEM_STATE_WAITING, stage
+            item.waiting.CopyFrom(
+                pipeline_pb2.ServiceWait(
+                    service=gate.service,
+                    reason=outage.reason,
+                    since=timestamp(outage.since),
+                    deadline=timestamp(deadline),
+                )
+            )
+            if stage not in self._waits:
+                self._waits[stage] = pipeline_pb2.ServiceWait()
+                self._waits[stage].CopyFrom(item.waiting)
+            self._changed(item)
+
+        max_wait_s = self._max_wait_s if self._max_wait_s is not None else gate.policy.max_wait_s
         try:
-            result = await retry(lambda: self._once(stage, call, started), self._policy.retry)
+            result = await retry(
+                lambda: gate.call(
+                    lambda probe: self._once(stage, call, lambda: started(probe)),
+                    max_wait_s=max_wait_s,
+                    on_wait=waiting,
+                ),
+                self._policy.retry,
+            )
         except Exception as error:
-            item.state = pipeline_pb2.ITEM_STATE_FAILED
+            item.state, item.stage = pipeline_pb2.ITEM_STATE_FAILED, stage
+            item.ClearField("waiting")
             label, attempts = vocabulary.label(vocabulary.Stage, stage), item.attempts[name]
             item.error = f"{label} failed after {attempts} attempt(s): {describe(error)}"
             self._metrics.finished(stage, item.index, error)
-            self._item_changed(item)
+            self._changed(item)
             return None
         self._metrics.finished(stage, item.index)
         return result
@@ -265,35 +420,49 @@ class JobRunner:
             started()
             return await within(self._policy.of(stage).deadline_s, call)
 
-    def _completed(self, item: pipeline_pb2.Item, stage: int) -> bool:
-        self._metrics.started(stage, item.index)  # read back from disk: it leaves the queue too
+    async def _completed(
+        self, item: pipeline_pb2.Item, stage: int, write: list[ArtifactWrite] | None
+    ) -> bool:
+        """Records the stage as done, with the artifacts to write first (None: read back on resume)."""
         position = self._stage_ids.index(stage)
-        if position + 1 < len(self._stage_ids):
-            self._metrics.queued(self._stage_ids[position + 1])
-        if item.state == pipeline_pb2.ITEM_STATE_RUNNING and item.stage > stage:
+        following = self._stage_ids[position + 1] if position + 1 < len(self._stage_ids) else None
+        self._metrics.completed(stage, item.index, following)  # read back from disk: it leaves the queue too
+        if item.state in _IN_A_STAGE and item.stage > stage:
             return True  # an artifact read back on resume, recorded before the restart
         item.stage = stage
-        if stage == self._last_stage:
-            item.state = pipeline_pb2.ITEM_STATE_SUCCEEDED
-        self._item_changed(item)
+        item.ClearField("waiting")
+        last = stage == self._last_stage
+        item.state = pipeline_pb2.ITEM_STATE_SUCCEEDED if last else pipeline_pb2.ITEM_STATE_RUNNING
+        self._changed(item, artifacts=write or ())
+        if self._store is not None:
+            await self._store.room()
+        elif write is not None:  # RunItem keeps no store: its artifacts are written here
+            await asyncio.to_thread(write_artifacts, write, self._files.fsync)
         return True
 
     # Set level.
 
     async def _summary(self) -> evaluation_pb2.SetSummary:
-        """The evaluation service's summary of the stored item evaluations (it owns every set number);
-        items that never reached evaluation are sent with the reason, so the summary counts them."""
-        summary = self._files.read_summary()
+        summary = await asyncio.to_thread(self._files.read_summary)
         if summary is not None:
             return summary
+        members = await self._members()
         request = evaluation_pb2.SummarizeSetRequest(
-            items=[self._member(item) for item in self.items],
+            items=members,
             diversity=self.job.spec.diversity,
             skip_diversity=not wants_diversity(self.job.spec),
         )
+        gate = self._gates[EVALUATE]
+        max_wait_s = self._max_wait_s if self._max_wait_s is not None else gate.policy.max_wait_s
         try:
             summary = await retry(
-                lambda: self._once(EVALUATE, lambda: self._stages.evaluate.summarize(request), lambda: None),
+                lambda: gate.call(
+                    lambda probe: self._once(
+                        EVALUATE, lambda: self._stages.evaluate.summarize(request), lambda: None
+                    ),
+                    max_wait_s=max_wait_s,
+                    on_wait=lambda outage, deadline: None,
+                ),
                 self._policy.retry,
             )
         except Exception as error:
@@ -301,10 +470,22 @@ class JobRunner:
                 state=common_pb2.EvaluatorStatus.STATE_FAILED, reason=f"set summary: {describe(error)}"
             )
             return evaluation_pb2.SetSummary(
-                items=len(self.items), alignment_status=failed, complexity_status=failed
+                items=len(members), alignment_status=failed, complexity_status=failed
             )  # not written: the next resume asks again
         await asyncio.to_thread(self._files.write_summary, summary)
         return summary
+
+    async def _members(self) -> list[evaluation_pb2.SetMember]:
+        """Every item of the job as the set summary takes it, from the store a page at a time (or the
+        items RunItem kept); each keeps only its story and evaluation, not the whole item."""
+        if self._store is None:
+            return [self._member(item) for item in self.ended or []]
+        await self._store.flush()
+        members: list[evaluation_pb2.SetMember] = []
+        for start in range(0, self.job.spec.items, 1000):
+            stored = await self._store.items_in_range(self.job.id, start, start + 1000)
+            members.extend(self._member(item) for item in stored)
+        return members
 
     @staticmethod
     def _member(item: pipeline_pb2.Item) -> evaluation_pb2.SetMember:
@@ -315,61 +496,101 @@ class JobRunner:
             member.not_evaluated_reason = item.error or vocabulary.label(vocabulary.ItemState, item.state)
         return member
 
-    async def _publish_gallery(self) -> None:
-        """Writes the gallery from the artifacts and job.json, which must show the final state first."""
-        self._touch()
-        try:
-            await asyncio.to_thread(self._files.write_job, self.job)
-            path = await asyncio.to_thread(self._gallery, self._files.directory)
-        except Exception:
-            logger.exception("job %s: the gallery could not be written", self.job.id)
-            return
-        if path is not None:
-            self.job.gallery_path = str(path)
-
     # State and events.
 
-    def _item_changed(self, item: pipeline_pb2.Item) -> None:
-        snapshot = pipeline_pb2.Item()
-        snapshot.CopyFrom(item)
-        self._touch([item])
-        self._record(self.job, [item], [pipeline_pb2.JobEvent(item=snapshot)])
+    def _changed(self, item: pipeline_pb2.Item, *, artifacts: Sequence[ArtifactWrite] = ()) -> None:
+        self._count([item])
+        self._journal.items(self.job, [item], artifacts=artifacts)
+        if item.state in vocabulary.ENDED_ITEM_STATES:
+            self._live.pop(item.index, None)
+            if self.ended is not None:
+                self.ended.append(item)
 
-    def _set_state(self, state: int) -> None:
-        self.job.state = state
-        self._touch()
-        self._record(self.job, (), [pipeline_pb2.JobEvent(job_state=state)])
+    async def end(self, state: int) -> None:
+        """Ends the job in `state`; items that have not ended are cancelled (nothing will run them). A
+        job that succeeded gets its gallery; job.json is written once, with the final state. A job ends
+        once: a later call waits for that end (whatever its state) and changes nothing."""
+        if self._ending is None:
+            self._ending = asyncio.ensure_future(self._end(state))
+        await asyncio.shield(self._ending)
 
-    def end(self, state: int) -> None:
-        """Ends the job in `state`; items that have not ended are cancelled (nothing will run them)."""
+    async def _end(self, state: int) -> None:
+        # The job in memory keeps its state until the end is recorded: changes still to be stored must
+        # not carry the final state before the gallery and job.json are written.
         self._metrics.ended(vocabulary.label(vocabulary.JobState, state))
-        cancelled = [item for item in self.items if item.state not in vocabulary.ENDED_ITEM_STATES]
+        self._journal.flush()
+        cancelled = [
+            item for item, _ in self._live.values() if item.state not in vocabulary.ENDED_ITEM_STATES
+        ]
         for item in cancelled:
             item.state = pipeline_pb2.ITEM_STATE_CANCELLED
-        self.job.state = state
-        self._touch(cancelled)
-        finished = pipeline_pb2.Job()
-        finished.CopyFrom(self.job)
-        events = [pipeline_pb2.JobEvent(item=item) for item in cancelled]
-        events += [pipeline_pb2.JobEvent(job_state=state), pipeline_pb2.JobEvent(finished=finished)]
-        self._record(self.job, cancelled, events)
-        self._files.write_job(self.job)
+            item.ClearField("waiting")
+        self._count(cancelled)
+        self._live.clear()
+        for stage in self._stage_ids:  # nothing is in a stage any more, stored items included
+            self._totals[stage, "running"] = self._totals[stage, "waiting"] = 0
+        self._waits.clear()
+        final = pipeline_pb2.Job()
+        final.CopyFrom(self._materialize())
+        final.state = state
+        final.ended_at.CopyFrom(now())
+        if state == pipeline_pb2.JOB_STATE_SUCCEEDED and self._gallery is not None:
+            await self._publish_gallery(final)
+        await self._job_file.write(final)
+        self.job.CopyFrom(final)
+        await self._journal.finished(self.job, cancelled)
 
-    def _touch(self, changed: Sequence[pipeline_pb2.Item] = ()) -> None:
-        """Refreshes the job's counters, updating the totals by what the changed items now count for."""
+    async def _publish_gallery(self, job: pipeline_pb2.Job) -> None:
+        assert self._gallery is not None
+        items = None
+        if self._store is not None:  # the items as stored: faster to read than every artifact's JSON
+            await self._store.flush()
+            store, files, job_id, total = self._store, self._files, job.id, job.spec.items
+
+            def items() -> Iterable[ItemRecord]:
+                return (ItemRecord.of_item(files, item) for item in store.iter_items(job_id, total))
+
+        try:
+            path = await asyncio.to_thread(self._gallery, self._files.directory, without_items(job), items)
+        except Exception:
+            logger.exception("job %s: the gallery could not be written", job.id)
+            return
+        job.gallery_path = str(path)
+
+    def _count(self, changed: Sequence[pipeline_pb2.Item]) -> None:
+        """Updates the totals by what the changed items now count for (the job follows in _materialize)."""
+        totals, live, stages = self._totals, self._live, self._stage_ids
         for item in changed:
-            marks = tally(item, self._stage_ids)
-            self._totals.subtract(self._tallies[item.index])
-            self._totals.update(marks)
-            self._tallies[item.index] = marks
-        job, totals = self.job, self._totals
+            marks = tally(item, stages)
+            before = live.get(item.index)
+            if before is not None:
+                for mark in before[1]:
+                    totals[mark] -= 1
+            for mark in marks:
+                totals[mark] += 1
+            live[item.index] = (item, marks)
+
+    def _materialize(self) -> pipeline_pb2.Job:
+        """Writes the totals into the job's counters; the journal calls it once per batch of changes."""
+        totals, job = self._totals, self.job
         job.updated_at.CopyFrom(now())
         job.items_succeeded, job.items_failed = totals[ALL, "succeeded"], totals[ALL, "failed"]
-        del job.stages[:]
-        for stage in self._stage_ids:
-            job.stages.add(
-                stage=stage,
-                done=totals[stage, "done"],
-                running=totals[stage, "running"],
-                failed=totals[stage, "failed"],
-            )
+        if len(job.stages) != len(self._stage_ids):
+            del job.stages[:]
+            for stage in self._stage_ids:
+                job.stages.add(stage=stage)
+        for counts in job.stages:
+            stage = counts.stage
+            counts.done, counts.running = totals[stage, "done"], totals[stage, "running"]
+            counts.failed, counts.waiting = totals[stage, "failed"], totals[stage, "waiting"]
+            if counts.waiting and stage in self._waits:
+                if not counts.HasField("wait"):
+                    counts.wait.CopyFrom(self._waits[stage])
+            else:
+                self._waits.pop(stage, None)
+                if counts.HasField("wait"):
+                    counts.ClearField("wait")
+        if (shown := frozenset(self._waits)) != self._shown_waits:
+            self._shown_waits = shown
+            self._job_file.request(job)  # "waiting for <service>" began or ended: job.json shows it
+        return job

@@ -41,13 +41,18 @@ class PipelineService(Service):
             Connection(address, settings.max_message_mb, credentials)
             for address in (settings.story_address, settings.render_address, settings.evaluation_address)
         ]
-        store = Store(settings.data_dir / "orchestrator.sqlite3")
+        store = Store(
+            settings.data_dir / "orchestrator.sqlite3",
+            sync_files=settings.data_dir if settings.sync_files else None,
+        )
         jobs = JobManager(
             store,
             Stages(StoryClient(story), RenderClient(render), EvaluationClient(evaluation)),
             data_dir=settings.data_dir,
             policy=settings.pipeline(),
+            wait=settings.wait(),
             max_items=settings.max_items_per_job,
+            max_items_per_get=settings.max_items_per_get,
             max_running_jobs=settings.max_running_jobs,
             gallery=gallery_writer(),
             quotas=settings.quotas(),

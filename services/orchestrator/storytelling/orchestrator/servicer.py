@@ -23,17 +23,30 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
     async def WatchJob(
         self, request: pipeline_pb2.WatchJobRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pipeline_pb2.JobEvent]:
-        async for event in self._jobs.watch(request.job_id, request.after_sequence, auth.current()):
+        async for event in self._jobs.watch(
+            request.job_id, request.after_sequence, auth.current(), omit_results=request.omit_results
+        ):
             yield event
 
     async def GetJob(self, request: pipeline_pb2.GetJobRequest, context: grpc.aio.ServicerContext):
-        return self._jobs.get(request.job_id, auth.current())
+        return await self._jobs.get(request.job_id, auth.current(), omit_items=request.omit_items)
 
     async def ListJobs(self, request: pipeline_pb2.ListJobsRequest, context: grpc.aio.ServicerContext):
-        jobs, token = self._jobs.list_jobs(
+        jobs, token = await self._jobs.list_jobs(
             request.page_size, request.page_token, request.states, auth.current()
         )
         return pipeline_pb2.ListJobsResponse(jobs=jobs, next_page_token=token)
+
+    async def ListItems(self, request: pipeline_pb2.ListItemsRequest, context: grpc.aio.ServicerContext):
+        items, token = await self._jobs.list_items(
+            request.job_id,
+            request.page_size,
+            request.page_token,
+            request.states,
+            auth.current(),
+            omit_results=request.omit_results,
+        )
+        return pipeline_pb2.ListItemsResponse(items=items, next_page_token=token)
 
     async def CancelJob(self, request: pipeline_pb2.CancelJobRequest, context: grpc.aio.ServicerContext):
         return await self._jobs.cancel(request.job_id, auth.current())

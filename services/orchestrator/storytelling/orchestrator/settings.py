@@ -9,6 +9,7 @@ from storytelling.runtime.calls import CallerFiles
 from storytelling.runtime.config import ServiceSettings
 from storytelling.runtime.endpoints import check_target
 
+from .gate import WaitPolicy
 from .policy import PipelinePolicy, StagePolicy
 from .quotas import QuotaLimits, Quotas
 from .retry import RetryPolicy
@@ -71,10 +72,34 @@ class OrchestratorSettings(ServiceSettings):
     render_deadline_s: float = Field(600.0, gt=0, description="Deadline of one render attempt.")
     evaluation_deadline_s: float = Field(600.0, gt=0, description="Deadline of one evaluation attempt.")
     max_attempts: int = Field(
-        6, ge=1, description="Attempts per stage and item for transient failures; 6 ride out ~30 s down."
+        6,
+        ge=1,
+        description="Attempts per stage and item when a call runs past its deadline or the "
+        "service's queue is full (an unavailable service is waited for instead, see max_wait_s).",
     )
     initial_backoff_s: float = Field(1.0, ge=0, description="Wait after the first failed attempt; doubles.")
     max_backoff_s: float = Field(30.0, ge=0, description="Longest wait between attempts.")
+    max_wait_s: float = Field(
+        3600.0,
+        gt=0,
+        description="How long items wait for a stage service that is unavailable (restarting, "
+        "rolling out) before they fail, for jobs that do not set JobSpec.max_wait_s.",
+    )
+    max_probe_interval_s: float = Field(
+        5.0,
+        gt=0,
+        description="Longest wait between two probes of an unavailable service: how soon after "
+        "it is back the waiting items go on.",
+    )
+    max_items_per_get: int = Field(
+        10_000, ge=1, description="Most items GetJob returns at once; larger jobs are paged with ListItems."
+    )
+    sync_files: bool = Field(
+        True,
+        description="Sync the artifacts' file system to disk before each commit that records new "
+        "artifacts (one syncfs per group of commits), so a power loss never leaves a recorded stage "
+        "without its artifact. A killed process loses nothing either way.",
+    )
     quota_running_jobs: int | None = Field(
         None,
         ge=1,
@@ -133,3 +158,6 @@ class OrchestratorSettings(ServiceSettings):
             evaluate=StagePolicy(self.evaluation_concurrency, self.evaluation_deadline_s),
             retry=RetryPolicy(self.max_attempts, self.initial_backoff_s, self.max_backoff_s),
         )
+
+    def wait(self) -> WaitPolicy:
+        return WaitPolicy(max_wait_s=self.max_wait_s, max_probe_s=self.max_probe_interval_s)

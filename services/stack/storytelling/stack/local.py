@@ -1,8 +1,11 @@
 """The local stack: every service, and optionally the real engines, as local processes.
 
 `python -m storytelling.stack.local up` starts them in dependency order, waits until each is healthy,
-prints the endpoints, and on Ctrl-C or SIGTERM stops everything in reverse order. Every child runs in its
-own process group and is told by the kernel to stop if this launcher dies, so nothing is left behind.
+prints the endpoints, then supervises them (`supervisor.py`): a service or engine that crashes is started
+again on the same ports, with backoff, and a crash loop stops the stack with the reason. The status of
+every process is kept in a status file that `storytelling stack status` shows. On Ctrl-C or SIGTERM it
+stops everything in reverse order. Every child runs in its own process group and is told by the kernel
+to stop if this launcher dies, so nothing is left behind.
 
 Two profiles:
 - embedded (default): the story service runs SmolLM2-135M in-process, the render service paints the
@@ -23,18 +26,24 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
+import os
 import signal
 import sys
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 
+from storytelling.api.stackstatus import ChildStatus, StackStatus, default_status_path, write_status
 from storytelling.api.vocabulary import DEFAULT_PORTS
 from storytelling.api.credentials import channel_credentials
 from storytelling.runtime.process import ServiceProcess, free_port, lost_port_race, start_service_process
+from storytelling.stack.supervisor import DEFAULT_POLICY, Child, RestartPolicy, Supervisor
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,8 @@ class Engines:
     """Engine processes and what the services need to reach them."""
 
     stoppers: list = field(default_factory=list)
+    # The engine processes, for the supervisor: each restarts on its own ports.
+    children: list[Child] = field(default_factory=list)
     story_args: list[str] = field(default_factory=list)
     evaluation_args: list[str] = field(default_factory=list)
     render_args: list[str] = field(default_factory=list)
@@ -102,6 +113,7 @@ class LocalStack:
         self.services: dict[str, ServiceProcess] = {}
         self.engines = Engines()
         self.prometheus = None
+        self._args: dict[str, list[str]] = {}
 
     def _ports(self, name: str) -> tuple[int, int]:
         if self.options.ephemeral_ports:
@@ -109,19 +121,45 @@ class LocalStack:
         return DEFAULT_PORTS[name].grpc, DEFAULT_PORTS[name].metrics
 
     def _start(self, name: str, args: list[str]) -> ServiceProcess:
-        port, metrics_port = self._ports(name)
+        self._args[name] = args
+        proc = self.services[name] = self._spawn(name, *self._ports(name))
+        return proc
+
+    def restart(self, name: str) -> None:
+        """Starts service `name` again on its ports, after it exited; returns once it is SERVING."""
+        old = self.services[name]
+        old.stop()  # reaps it, and anything it left in its process group
+        proc = self.services[name] = self._spawn(name, old.port, old.metrics_port)
+        proc.wait_serving(self.options.ready_timeout_s)
+
+    def _spawn(self, name: str, port: int, metrics_port: int) -> ServiceProcess:
         security = self.options.security
-        proc = start_service_process(
+        return start_service_process(
             f"storytelling.{name}",
-            args=[*args, *(security.service_args(name) if security else [])],
+            args=[*self._args[name], *(security.service_args(name) if security else [])],
             port=port,
             metrics_port=metrics_port,
             log_path=self.log_dir / f"{name}.log",
             log_format="json",
             credentials=security.credentials(name) if security else None,
         )
-        self.services[name] = proc
-        return proc
+
+    def supervise(
+        self,
+        policy: RestartPolicy = DEFAULT_POLICY,
+        on_change: Callable[[list[ChildStatus]], None] = lambda statuses: None,
+    ) -> Supervisor:
+        """A supervisor of every service and engine this stack started."""
+        services = [
+            Child(
+                name,
+                process=lambda name=name: self.services[name].process,
+                restart=lambda name=name: self.restart(name),
+                address=self.services[name].address,
+            )
+            for name in self.services
+        ]
+        return Supervisor([*self.engines.children, *services], policy, on_change=on_change)
 
     def _wait(self, name: str, args: list[str]) -> None:
         """Waits for SERVING; on ephemeral ports, starts again if another process took a port first."""
@@ -208,20 +246,42 @@ def start_engines(log_dir: Path) -> Engines:
     engines = Engines()
     log_dir.mkdir(parents=True, exist_ok=True)
     try:
-        llm = vllm.start_vllm(materialize(), "smollm2-135m", log_path=log_dir / "vllm.log")
-        engines.stoppers.append(llm.stop)
-        spec = json.dumps({"vllm": {"kind": "openai", "base_url": llm.base_url, "model": "smollm2-135m"}})
+        llm_path = materialize()
+        llm = [vllm.start_vllm(llm_path, "smollm2-135m", log_path=log_dir / "vllm.log")]
+        port = llm[0].port
+
+        def restart_llm() -> None:
+            llm[0].stop()
+            llm[0] = vllm.start_vllm(llm_path, "smollm2-135m", log_path=log_dir / "vllm.log", port=port)
+
+        engines.stoppers.append(lambda: llm[0].stop())
+        engines.children.append(Child("vllm", lambda: llm[0].process, restart_llm, llm[0].base_url))
+        spec = json.dumps({"vllm": {"kind": "openai", "base_url": llm[0].base_url, "model": "smollm2-135m"}})
         engines.story_args = ["--engines", spec, "--default-engine", "vllm"]
         engines.evaluation_args = ["--extractors", spec, "--default-extractor", "vllm"]
-        engines.endpoints["vllm"] = llm.base_url
-        engines.metrics["vllm"] = f"127.0.0.1:{llm.port}"
+        engines.endpoints["vllm"] = llm[0].base_url
+        engines.metrics["vllm"] = f"127.0.0.1:{port}"
 
         workdir = Path(tempfile.mkdtemp(prefix="triton-", dir=log_dir))
         models = ["painter", "painter_stream"]
         parameters = {m: {"model": str(ensure_tiny_pipeline())} for m in models}
         repository = triton.prepare_repository(workdir / "model_repository", parameters, models=models)
-        server = triton.start(repository, models, workdir)
-        engines.stoppers.append(server.stop)
+        painter = [triton.start(repository, models, workdir)]
+        server = painter[0]
+
+        def restart_triton() -> None:
+            painter[0].stop()
+            painter[0] = triton.start(
+                repository,
+                models,
+                workdir,
+                http_port=server.http_port,
+                grpc_port=server.grpc_port,
+                metrics_port=server.metrics_port,
+            )
+
+        engines.stoppers.append(lambda: painter[0].stop())
+        engines.children.append(Child("triton", lambda: painter[0].process, restart_triton, server.grpc_url))
         engines.render_args = ["--triton-url", server.grpc_url, "--default-painter", "triton"]
         engines.endpoints["triton"] = server.grpc_url
         engines.metrics["triton"] = server.metrics_url.removeprefix("http://").removesuffix("/metrics")
@@ -247,6 +307,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     up.add_argument("--prometheus", action="store_true", help="also run Prometheus scraping every process")
     up.add_argument("--ephemeral-ports", action="store_true", help="free ports instead of the defaults")
+    up.add_argument(
+        "--status-file",
+        type=Path,
+        default=default_status_path(),
+        help="where the status of every process is kept, for `storytelling stack status`",
+    )
+    up.add_argument(
+        "--max-restarts",
+        type=int,
+        default=RestartPolicy.max_restarts,
+        help="restarts of one process within 10 minutes after which the stack stops (a crash loop)",
+    )
     secure = up.add_argument_group("TLS and tokens (default: plaintext on loopback, no tokens)")
     secure.add_argument(
         "--tls-cert", type=Path, help="certificate every service serves (localhost, 127.0.0.1)"
@@ -258,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     secure.add_argument("--tls-client-cert", type=Path, help="orchestrator's certificate: mutual TLS")
     secure.add_argument("--tls-client-key", type=Path, help="its private key")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     security = None
     if args.tls_cert or args.tls_key or args.tls_ca:
         if not (args.tls_cert and args.tls_key and args.tls_ca):
@@ -287,29 +360,73 @@ def main(argv: list[str] | None = None) -> int:
     options = StackOptions(
         args.data_dir, args.engines, args.prometheus, args.ephemeral_ports, security=security
     )
+    status = StatusFile(args.status_file)
+    status.update("starting")
+    reason = ""
     try:
         with LocalStack(options) as stack:
             endpoints = stack.up()
             running.set()
-            _serve_until(stop, stack, endpoints)
+            policy = RestartPolicy(max_restarts=args.max_restarts)
+            reason = _serve_until(stop, stack, endpoints, stack.supervise(policy, status.children), status)
+            status.update("stopping", reason)
     except KeyboardInterrupt:
         print("interrupted during start-up; stopped what had started", file=sys.stderr)
+        status.update("stopped", "interrupted during start-up")
         return 130
-    return 0
+    except BaseException as error:
+        status.update("stopped", f"could not start: {error}")
+        raise
+    status.update("stopped", reason or "stopped on request")
+    return 1 if reason else 0
 
 
-def _serve_until(stop: threading.Event, stack: LocalStack, endpoints: dict[str, str]) -> None:
+class StatusFile:
+    """The stack's status for `storytelling stack status`, rewritten on every change."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._status = StackStatus(pid=os.getpid(), state="starting")
+
+    def update(self, state: str, reason: str = "") -> None:
+        self._status.state, self._status.reason = state, reason
+        self._write()
+
+    def children(self, children: list[ChildStatus]) -> None:
+        self._status.children = children
+        self._write()
+
+    def _write(self) -> None:
+        self._status.updated_at = time.time()
+        with contextlib.suppress(OSError):  # a status file that cannot be written must not stop the stack
+            write_status(self._path, self._status)
+
+
+def _serve_until(
+    stop: threading.Event,
+    stack: LocalStack,
+    endpoints: dict[str, str],
+    supervisor: Supervisor,
+    status: StatusFile,
+) -> str:
+    """Supervises until Ctrl-C or SIGTERM (returns "") or a crash loop (returns why)."""
     width = max(map(len, endpoints))
     print("StorytellingPainter local stack is up:", flush=True)
     for name, url in endpoints.items():
         print(f"  {name:<{width}}  {url}", flush=True)
     print(f"  {'logs':<{width}}  {stack.log_dir}", flush=True)
-    print("Ctrl-C stops everything.", flush=True)
-    while not stop.wait(1.0):
-        if failed := [n for n, p in stack.services.items() if p.process.poll() is not None]:
-            print(f"stopping: {', '.join(failed)} exited unexpectedly; see {stack.log_dir}", file=sys.stderr)
-            return
+    print("Crashed processes are restarted; `storytelling stack status` shows them. Ctrl-C stops everything.")
+    status.children(supervisor.statuses())
+    status.update("running")
+    try:
+        reason = supervisor.run(stop)
+    finally:
+        supervisor.close()
+    if reason is not None:
+        print(f"stopping: {reason}; logs in {stack.log_dir}", file=sys.stderr, flush=True)
+        return reason
     print("stopping...", file=sys.stderr, flush=True)
+    return ""
 
 
 if __name__ == "__main__":

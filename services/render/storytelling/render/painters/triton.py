@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 from collections.abc import AsyncIterator
 
 import grpc
@@ -38,6 +39,9 @@ CHANNEL_ARGS = [
     ("grpc.max_reconnect_backoff_ms", 1000),
     ROUND_ROBIN,
 ]
+# What Triton answers while a model is not loaded: during a restart or rollout it unloads its models
+# before it exits and loads them before it serves, so these pass like a refused connection.
+_MODEL_NOT_LOADED = re.compile(r"unknown model|has no available versions|is not ready|is not loaded")
 _STATUS = {
     "StatusCode.UNAVAILABLE": Unavailable,
     "StatusCode.DEADLINE_EXCEEDED": DeadlineExceeded,
@@ -235,6 +239,8 @@ def _domain_error(exc: Exception, url: str) -> ServiceError:
     else:
         status = ""
     kind = _STATUS.get(status)
+    if kind is not InvalidArgument and _MODEL_NOT_LOADED.search(_message(exc)):
+        return Unavailable(f"triton at {url} has not loaded the model: {_message(exc)}")
     if kind is Unavailable:
         return Unavailable(f"triton at {url} is unreachable: {_message(exc)}")
     if kind is not None:
