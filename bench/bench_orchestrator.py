@@ -13,7 +13,7 @@ artifacts and bookkeeping. Printed, each against the baseline measured in the sa
   * event rows stored per item, and item and job rows written per item;
   * seconds for a new watcher to catch up on a running 10k-item job.
 
-    PYTHONPATH=... python bench/bench_orchestrator.py [--items 3000] [--baseline 2ed2075] [--repeat 2]
+    PYTHONPATH=... python bench/bench_orchestrator.py [--items 3000] [--baseline c9d4d4d] [--repeat 2]
 """
 
 import argparse
@@ -27,8 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = ROOT / "bench" / "orchestrator_probe.py"
-# main before issue 13: SQLite transaction and event row per step on the event loop, items all in memory.
-DEFAULT_BASELINE = "2ed2075"
+# main before this work (the vocabulary step and the security work included): a SQLite transaction and an
+# event row per change and per step, on the event loop; every item in memory.
+DEFAULT_BASELINE = "c9d4d4d"
 SOURCES = ["clients/python", "services/runtime", "services/orchestrator"]
 
 

@@ -178,3 +178,34 @@ async def test_a_symlink_planted_in_an_unfinished_job_is_refused_on_resume(make_
     assert "symbolic link" in done.error
     assert "SECRET" not in str(done) and "stolen" not in str(done)
     secret.unlink()
+
+
+async def test_an_item_directory_swapped_for_a_link_mid_job_fails_that_job_only(make_manager, tmp_path: Path):
+    """The store's writer refuses to write through the link: the job fails naming it, nothing is written
+    outside, and the writer goes on storing another job's changes."""
+    import asyncio
+    import shutil
+
+    from storytelling.orchestrator.stages import Stages
+    from tests.orchestrator.stages import LocalEvaluate, LocalRender, LocalStory
+
+    render = LocalRender(hold_after=0)  # every render waits: the stories are written, then we swap
+    manager = await make_manager(Stages(LocalStory(), render, LocalEvaluate()))
+    job = await manager.create(spec(2), caller=ALICE)
+    item = tmp_path / "jobs" / job.id / "items" / "00000"
+    async with asyncio.timeout(10):  # the story is written, by the store's writer, after the render began
+        while render.sim.holding < 2 or not (item / "story.json").exists():
+            await asyncio.sleep(0.01)
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    shutil.rmtree(item)
+    item.symlink_to(outside, target_is_directory=True)
+    render.sim.release()
+
+    done = await finished(manager, job.id)
+    assert done.state == pipeline_pb2.JOB_STATE_FAILED
+    assert "leads out of" in done.error and "00000" in done.error
+    assert list(outside.iterdir()) == []
+    other = await finished(manager, (await manager.create(spec(2), caller=BOB)).id)
+    assert other.state == pipeline_pb2.JOB_STATE_SUCCEEDED and other.items_succeeded == 2
+    outside.rmdir()

@@ -89,6 +89,26 @@ def inside(root: Path, path: Path) -> Path:
     return path
 
 
+def check_directory(root: str, directory: str) -> None:
+    """`inside(root, directory)` at the cost of a few lstat calls when no symbolic link is on the way
+    (the usual case: the layout never makes one), instead of resolving every component from /; a link,
+    `..` or anything unusual gets the full check."""
+    relative = directory[len(root) :] if directory.startswith(root + "/") else None
+    if relative is None or "\x00" in relative or "/." in relative:
+        inside(Path(root), Path(directory))
+        return
+    path = root
+    for part in relative.strip("/").split("/"):
+        path = f"{path}/{part}"
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            return  # made from here on by the writer, below a checked directory
+        if not stat.S_ISDIR(mode):
+            inside(Path(root), Path(directory))
+            return
+
+
 def read_inside(root: Path, path: Path) -> bytes | None:
     """The bytes of the regular file `path` under `root`, None if it does not exist; never follows a
     symbolic link at `path` itself (O_NOFOLLOW), so a link swapped in after the check is refused too."""
@@ -198,7 +218,7 @@ def write_artifacts(writes: Sequence[ArtifactWrite], fsync: bool = True) -> None
     for write in writes:
         directory = os.path.dirname(write.path)
         if write.root and directory not in checked:
-            inside(Path(write.root), Path(directory))
+            check_directory(write.root, directory)
             checked.add(directory)
         write.run(fsync)
 
@@ -261,6 +281,10 @@ class JobFiles:
 
     def relative(self, path: Path) -> str:
         return path.relative_to(self.directory).as_posix()
+
+    def relative_image_path(self, index: int, image_format: int) -> str:
+        """`relative(image_path(...))`, built as a string: it is recorded for every item."""
+        return f"{ITEMS_DIR}/{index:05d}/image.{IMAGE_SUFFIXES.get(image_format, 'png')}"
 
     def story_path(self, index: int) -> Path:
         return self.item_directory(index) / STORY_FILE

@@ -53,6 +53,8 @@ class Journal:
         self.sequence = sequence
         self._store, self._feeds = store, feeds
         self.materialize: Callable[[], pipeline_pb2.Job] | None = None
+        # Called with the error when a change can never be stored (an artifact refused).
+        self.broken: Callable[[BaseException], None] | None = None
         self._job: pipeline_pb2.Job | None = None
         self._states: list[int] = []
         self._items: dict[int, pipeline_pb2.Item] = {}
@@ -137,7 +139,7 @@ class Journal:
             stored.append((event.sequence, event.item))
         for event in events:
             event.counts.CopyFrom(counts)
-        change = Change(job, self.sequence, items=stored, artifacts=self._writes)
+        change = Change(job, self.sequence, items=stored, artifacts=self._writes, on_error=self.broken)
         self._states, self._items, self._writes = [], {}, []
         change.on_commit = self._publisher(events)
         self._store.submit(change)

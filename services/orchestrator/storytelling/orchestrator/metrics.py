@@ -145,6 +145,8 @@ class JobMetrics:
     def completed(self, stage: int, index: int, following: int | None) -> None:
         """The item is done with `stage` (run, or its artifact read back) and waits for `following`.
         Only items inside a stage are remembered, so a job's memory does not grow with its items."""
+        if self._pipeline is None:
+            return
         self.started(stage, index)
         self._started.discard((stage, index))
         if following is not None:

@@ -214,7 +214,10 @@ class JobRunner:
         self._waits: dict[int, pipeline_pb2.ServiceWait] = {}
         self._shown_waits: frozenset[int] = frozenset()
         self._ending: asyncio.Future[None] | None = None
+        # Why a change of this job could not be stored (an artifact refused): the job fails with it.
+        self._broken: BaseException | None = None
         journal.materialize = self._materialize
+        journal.broken = self._break
 
     async def run(self, slot: asyncio.Semaphore | None = None) -> None:
         """Runs the job to its end. Cancelling the task leaves the job as it is (to resume at the next
@@ -244,6 +247,9 @@ class JobRunner:
         ended = self._totals[ALL, "succeeded"] + self._totals[ALL, "failed"]
         self._metrics.queued(self._stage_ids[0], self.job.spec.items - ended)
         await run_pipeline(self._work(), self._pipeline)
+        if self._store is not None:
+            await self._store.flush()
+        self._check_stored()
         if self._summarize_set and not self.job.spec.skip_evaluation:
             self.job.summary.CopyFrom(await self._summary())
         await self.end(pipeline_pb2.JOB_STATE_SUCCEEDED)
@@ -307,7 +313,7 @@ class JobRunner:
             work.image_data = rendered.data
             image = image_metadata(rendered)
         item.image.CopyFrom(image)
-        item.artifacts.image_path = self._files.relative(self._files.image_path(item.index, image.format))
+        item.artifacts.image_path = self._files.relative_image_path(item.index, image.format)
         return await self._completed(item, RENDER, write)
 
     async def _evaluate(self, work: Work) -> bool:
@@ -436,6 +442,7 @@ class JobRunner:
         self._changed(item, artifacts=write or ())
         if self._store is not None:
             await self._store.room()
+            self._check_stored()
         elif write is not None:  # RunItem keeps no store: its artifacts are written here
             await asyncio.to_thread(write_artifacts, write, self._files.fsync)
         return True
@@ -497,6 +504,14 @@ class JobRunner:
         return member
 
     # State and events.
+
+    def _break(self, error: BaseException) -> None:
+        self._broken = self._broken or error
+
+    def _check_stored(self) -> None:
+        """Raises why a change of this job could not be stored: the job cannot go on without it."""
+        if self._broken is not None:
+            raise self._broken
 
     def _changed(self, item: pipeline_pb2.Item, *, artifacts: Sequence[ArtifactWrite] = ()) -> None:
         self._count([item])

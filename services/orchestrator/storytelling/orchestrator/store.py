@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from storytelling.api.layout import ArtifactWrite, write_artifacts
+from storytelling.api.layout import ArtifactWrite, UnsafePath, write_artifacts
 from storytelling.api.vocabulary import ENDED_ITEM_STATES, TERMINAL_JOB_STATES
 from storytelling.v1 import pipeline_pb2
 
@@ -97,6 +97,9 @@ class Change:
     artifacts: Sequence[Sequence[ArtifactWrite]] = ()
     # Runs on the event loop once the change is committed.
     on_commit: Callable[[], None] | None = None
+    # Runs on the event loop instead, with the error, when the change can never be committed: one of its
+    # artifacts is refused (a path leading out of its job directory). Other changes are not held back.
+    on_error: Callable[[BaseException], None] | None = None
     future: asyncio.Future[None] | None = field(default=None, init=False)
     blob: bytes = field(init=False)
 
@@ -220,25 +223,14 @@ class Store:
 
     def _commit_group(self, db: sqlite3.Connection, group: list[Change]) -> None:
         changes = [c for c in group if c.job.id]
+        refused: dict[int, BaseException] = {}  # id(change): why its artifacts cannot be written
         delay = 0.05
         error: BaseException | None = None
         while True:
             try:
-                groups = [group for c in changes for group in c.artifacts]
-                # In as many batches as there are workers: one task per file costs more than a small
-                # file on a fast disk, and a slow disk still gets writes in parallel. A group stays in
-                # one batch, in order.
-                workers = self._artifact_threads
-                batches = [
-                    [write for group in groups[n::workers] for write in group]
-                    for n in range(min(len(groups), workers))
-                ]
-                for done in [self._artifacts.submit(write_artifacts, batch, False) for batch in batches]:
-                    done.result()
-                if self._sync is not None and groups:
-                    self._sync.sync()
+                refused = self._write_artifacts(changes)
                 with _transaction(db):
-                    self.rows_written += _apply(db, changes)
+                    self.rows_written += _apply(db, [c for c in changes if id(c) not in refused])
                 self.commits += 1
                 break
             except (sqlite3.OperationalError, OSError) as failure:  # locked, disk full, I/O: may pass
@@ -251,19 +243,51 @@ class Store:
                 break
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._committed, group, error)
+            loop.call_soon_threadsafe(self._committed, group, error, refused)
 
-    def _committed(self, group: list[Change], error: BaseException | None) -> None:
+    def _write_artifacts(self, changes: list[Change]) -> dict[int, BaseException]:
+        """Writes the changes' artifacts and syncs them; returns the changes whose artifacts are refused
+        (by id, with the reason). I/O errors are raised: they may pass, and the group is tried again."""
+        groups = [group for c in changes for group in c.artifacts]
+        # In as many batches as there are workers: one task per file costs more than a small file on a
+        # fast disk, and a slow disk still gets writes in parallel. A group stays in one batch, in order.
+        workers = self._artifact_threads
+        batches = [
+            [write for group in groups[n::workers] for write in group]
+            for n in range(min(len(groups), workers))
+        ]
+        refused: dict[int, BaseException] = {}
+        try:
+            for done in [self._artifacts.submit(write_artifacts, batch, False) for batch in batches]:
+                done.result()
+        except UnsafePath:  # rare: find the changes it comes from, one by one; the others are written
+            for change in changes:
+                try:
+                    for group in change.artifacts:
+                        write_artifacts(group, False)
+                except UnsafePath as unsafe:
+                    logger.error("job %s: an artifact is refused: %s", change.job.id, unsafe)
+                    refused[id(change)] = unsafe
+        if self._sync is not None and groups:
+            self._sync.sync()
+        return refused
+
+    def _committed(
+        self, group: list[Change], error: BaseException | None, refused: dict[int, BaseException]
+    ) -> None:
         """On the event loop: publishes the committed changes in order and wakes those waiting."""
         self._backlog -= sum(max(1, len(change.items)) for change in group)
         for change in group:
-            if error is None and change.on_commit is not None:
+            failure = error or refused.get(id(change))
+            if failure is None and change.on_commit is not None:
                 change.on_commit()
+            if failure is not None and change.on_error is not None:
+                change.on_error(failure)
             if change.future is not None and not change.future.done():
-                if error is None:
+                if failure is None:
                     change.future.set_result(None)
                 else:
-                    change.future.set_exception(error)
+                    change.future.set_exception(failure)
         if self._drained is not None and self._backlog <= self._max_backlog // 2:
             self._drained.set()
 
