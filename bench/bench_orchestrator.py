@@ -87,6 +87,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=3000, help="items of the throughput job")
     parser.add_argument("--baseline", default=DEFAULT_BASELINE, help="commit to compare against")
     parser.add_argument("--repeat", type=int, default=2, help="throughput runs of each; the best is kept")
+    parser.add_argument("--skip-throughput", action="store_true", help="skip the throughput runs")
     parser.add_argument(
         "--skip-large", action="store_true", help="skip the 10k/100k memory and catch-up runs"
     )
@@ -104,66 +105,69 @@ def main() -> None:
         versions = {"baseline": extract(args.baseline, Path(tmp)), "this checkout": ROOT}
         print(f"one orchestrator, instant stages; baseline = {args.baseline}; data in {args.dir}")
 
-        best: dict[str, dict] = {}
-        for _ in range(args.repeat):  # alternating, so both see the same machine
-            for name, root in versions.items():
-                result = probe(root, args.dir, "throughput", "--items", str(args.items))
-                if name not in best or result["items_per_s"] > best[name]["items_per_s"]:
-                    best[name] = result
-        base, ours = best["baseline"], best["this checkout"]
-        print(f"\n{'throughput (' + str(args.items) + ' items)':<34}{'baseline':>12}{'this checkout':>16}")
-        print(f"{'items/s':<34}{base['items_per_s']:>12.0f}{ours['items_per_s']:>16.0f}")
-        print(
-            f"{'wall ms per item':<34}{1000 / base['items_per_s']:>12.2f}{1000 / ours['items_per_s']:>16.2f}"
-        )
-        base_cpu, ours_cpu = (1000 * r["cpu_seconds"] / r["items"] for r in (base, ours))
-        print(f"{'CPU ms per item':<34}{base_cpu:>12.2f}{ours_cpu:>16.2f}")
-        print(f"{'event rows stored per item':<34}{stored_events(base):>12.1f}{stored_events(ours):>16.1f}")
-        print(f"{'item and job rows written per item':<34}{row_writes(base):>12}{row_writes(ours):>16}")
-        print(
-            f"{'events to a live watcher per item':<34}"
-            f"{base['events_seen_live'] / base['items']:>12.1f}{ours['events_seen_live'] / ours['items']:>16.1f}"
-        )
-        print(
-            f"this checkout / baseline items/s = {ours['items_per_s'] / base['items_per_s']:.1f}x (target >= 10x)"
-        )
-        if args.skip_large:
-            return
+        if not args.skip_throughput:
+            throughput(versions, args)
+        if not args.skip_large:
+            scale(versions, args)
 
-        print(f"\n{'scale':<34}{'baseline':>12}{'this checkout':>16}")
-        sizes = [10_000, 100_000]
-        for items in sizes:
-            runs = {"this checkout": probe(ROOT, args.dir, "throughput", "--items", str(items))}
-            if items < 100_000 or args.baseline_100k:
-                runs["baseline"] = probe(versions["baseline"], args.dir, "throughput", "--items", str(items))
-            base = runs.get("baseline")
-            ours = runs["this checkout"]
 
-            def cell(result: dict | None, key: str, fmt: str) -> str:
-                return format(result[key], fmt) if result else "not run"
+def throughput(versions: dict[str, Path], args: argparse.Namespace) -> None:
+    best: dict[str, dict] = {}
+    for _ in range(args.repeat):  # alternating, so both see the same machine
+        for name, root in versions.items():
+            result = probe(root, args.dir, "throughput", "--items", str(args.items))
+            if name not in best or result["items_per_s"] > best[name]["items_per_s"]:
+                best[name] = result
+    base, ours = best["baseline"], best["this checkout"]
+    print(f"\n{'throughput (' + str(args.items) + ' items)':<34}{'baseline':>12}{'this checkout':>16}")
+    print(f"{'items/s':<34}{base['items_per_s']:>12.0f}{ours['items_per_s']:>16.0f}")
+    print(f"{'wall ms per item':<34}{1000 / base['items_per_s']:>12.2f}{1000 / ours['items_per_s']:>16.2f}")
+    base_cpu, ours_cpu = (1000 * r["cpu_seconds"] / r["items"] for r in (base, ours))
+    print(f"{'CPU ms per item':<34}{base_cpu:>12.2f}{ours_cpu:>16.2f}")
+    print(f"{'event rows stored per item':<34}{stored_events(base):>12.1f}{stored_events(ours):>16.1f}")
+    print(f"{'item and job rows written per item':<34}{row_writes(base):>12}{row_writes(ours):>16}")
+    print(
+        f"{'events to a live watcher per item':<34}"
+        f"{base['events_seen_live'] / base['items']:>12.1f}{ours['events_seen_live'] / ours['items']:>16.1f}"
+    )
+    print(
+        f"this checkout / baseline items/s = {ours['items_per_s'] / base['items_per_s']:.1f}x (target >= 10x)"
+    )
 
-            print(
-                f"{f'peak RSS growth, MB ({items} items)':<34}{cell(base, 'rss_growth_mb', '>12.0f'):>12}"
-                f"{ours['rss_growth_mb']:>16.0f}"
-            )
-            print(
-                f"{f'database, MB ({items} items)':<34}{cell(base, 'db_mb', '>12.1f'):>12}{ours['db_mb']:>16.1f}"
-            )
-            print(
-                f"{f'items/s ({items} items)':<34}{cell(base, 'items_per_s', '>12.0f'):>12}"
-                f"{ours['items_per_s']:>16.0f}"
-            )
-        catch = {
-            name: probe(root, args.dir, "catch-up", "--items", "10000") for name, root in versions.items()
-        }
+
+def scale(versions: dict[str, Path], args: argparse.Namespace) -> None:
+    print(f"\n{'scale':<34}{'baseline':>12}{'this checkout':>16}")
+    sizes = [10_000, 100_000]
+    for items in sizes:
+        runs = {"this checkout": probe(ROOT, args.dir, "throughput", "--items", str(items))}
+        if items < 100_000 or args.baseline_100k:
+            runs["baseline"] = probe(versions["baseline"], args.dir, "throughput", "--items", str(items))
+        base = runs.get("baseline")
+        ours = runs["this checkout"]
+
+        def cell(result: dict | None, key: str, fmt: str) -> str:
+            return format(result[key], fmt) if result else "not run"
+
         print(
-            f"{'new watcher catches up, s (10k)':<34}{catch['baseline']['catch_up_seconds']:>12.2f}"
-            f"{catch['this checkout']['catch_up_seconds']:>16.2f}"
+            f"{f'peak RSS growth, MB ({items} items)':<34}{cell(base, 'rss_growth_mb', '>12.0f'):>12}"
+            f"{ours['rss_growth_mb']:>16.0f}"
         )
         print(
-            f"{'  events it reads to catch up':<34}{catch['baseline']['events']:>12}"
-            f"{catch['this checkout']['events']:>16}"
+            f"{f'database, MB ({items} items)':<34}{cell(base, 'db_mb', '>12.1f'):>12}{ours['db_mb']:>16.1f}"
         )
+        print(
+            f"{f'items/s ({items} items)':<34}{cell(base, 'items_per_s', '>12.0f'):>12}"
+            f"{ours['items_per_s']:>16.0f}"
+        )
+    catch = {name: probe(root, args.dir, "catch-up", "--items", "10000") for name, root in versions.items()}
+    print(
+        f"{'new watcher catches up, s (10k)':<34}{catch['baseline']['catch_up_seconds']:>12.2f}"
+        f"{catch['this checkout']['catch_up_seconds']:>16.2f}"
+    )
+    print(
+        f"{'  events it reads to catch up':<34}{catch['baseline']['events']:>12}"
+        f"{catch['this checkout']['events']:>16}"
+    )
 
 
 if __name__ == "__main__":

@@ -195,11 +195,15 @@ async def catch_up(items: int) -> dict:
         await jobs.start()
         job = await jobs.create(pipeline_pb2.JobSpec(items=items, seed=1))
         succeeded = 0
-        async for event in jobs.watch(job.id):  # a first watcher follows until the job is held
+        events = aiter(jobs.watch(job.id))  # a first watcher follows until the job is held
+        while succeeded < hold_from:
+            try:
+                event = await asyncio.wait_for(anext(events), 10)
+            except TimeoutError:
+                break  # nothing moves any more: every item that can finish has
             if event.HasField("item") and event.item.state == pipeline_pb2.ITEM_STATE_SUCCEEDED:
                 succeeded += 1
-            if succeeded >= hold_from:
-                break
+        await events.aclose()
         await asyncio.sleep(0.5)  # let the last changes commit
         last_sequence = stored_sequence(directory / "orchestrator.sqlite3", job.id)
         start = time.perf_counter()

@@ -3,11 +3,13 @@ in-process stages of tests/orchestrator/stages.py) and a small EvaluationService
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
 from storytelling.api.gallery import write_gallery
+from storytelling.orchestrator.gate import WaitPolicy
 from storytelling.orchestrator.jobs import JobManager
 from storytelling.orchestrator.service import PipelineService
 from storytelling.orchestrator.servicer import PipelineServicer
@@ -25,9 +27,16 @@ FAIL_RENDER_THEME = "fail-render"  # a job with this theme fails item 1's render
 
 
 class FailingRender(LocalRender):
-    """Renders as LocalRender, except item 1 of a story written with FAIL_RENDER_THEME."""
+    """Renders as LocalRender, except item 1 of a story written with FAIL_RENDER_THEME, and every call
+    while `down` is set (a restarting painter: UNAVAILABLE; the test sets it from its own thread)."""
+
+    def __init__(self, latency_s: float) -> None:
+        super().__init__(latency_s=latency_s)
+        self.down = threading.Event()
 
     async def render(self, request, progress=None):
+        if self.down.is_set():
+            raise Unavailable("painter restarting")
         if request.prompt.endswith(FAIL_RENDER_THEME) and item_index(request.story_id) == 1:
             raise Internal("painter 'sketch' crashed")
         return await super().render(request, progress)
@@ -58,10 +67,9 @@ class TestServices(PipelineService):
 
     def __init__(self, data_dir: Path, stage_delay_s: float = 0.02) -> None:
         store = Store(data_dir / "orchestrator.sqlite3")
+        self.render = FailingRender(latency_s=stage_delay_s)
         stages = Stages(
-            LocalStory(latency_s=stage_delay_s),
-            FailingRender(latency_s=stage_delay_s),
-            LocalEvaluate(latency_s=stage_delay_s),
+            LocalStory(latency_s=stage_delay_s), self.render, LocalEvaluate(latency_s=stage_delay_s)
         )
         jobs = JobManager(
             store,
@@ -70,6 +78,7 @@ class TestServices(PipelineService):
             policy=policy(),
             max_items=ITEM_CAP,
             max_running_jobs=4,
+            wait=WaitPolicy(max_wait_s=120, first_probe_s=0.05, max_probe_s=0.2),
             gallery=write_gallery,
         )
         super().__init__(jobs, store, connections=[])

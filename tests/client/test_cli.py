@@ -344,3 +344,32 @@ def test_stack_status_shows_each_process_and_why_the_stack_stopped(tmp_path: Pat
     )
     missing = storytelling("stack", "status", "--status-file", str(tmp_path / "none.json"))
     assert missing.returncode == 1 and "no local stack has run here" in missing.stderr
+
+
+def test_items_wait_for_a_restarting_painter_and_status_says_so(services) -> None:
+    """The painter answers UNAVAILABLE for a while: `storytelling status` shows the items and the render
+    stage waiting for it, the SDK's job counters say the same, and once it is back every item
+    succeeds (none failed, none painted twice)."""
+    from storytelling.client import Client, job_spec
+
+    address, service = services
+    service.render.down.set()
+    with Client(address) as client:
+        job = client.create_job(job_spec(2, seed=3))
+        deadline = time.monotonic() + 30
+        while True:
+            status = storytelling("status", job.id, address=address)
+            if status.stdout.count("waiting for render since") >= 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert status.returncode == 0, status.stderr
+        # The stage line and both items, each with the painter's reason.
+        assert status.stdout.count("waiting for render since") == 3, status.stdout
+        assert status.stdout.count("UTC: painter restarting") == 3, status.stdout
+        render = next(s for s in client.get_job(job.id, items=False).stages if s.stage == 2)
+        assert (render.waiting, render.wait.service) == (2, "render")
+
+        service.render.down.clear()
+        done = client.wait(job.id)
+    assert (done.items_succeeded, done.items_failed) == (2, 0)
+    assert dict(service.render.sim.calls) == {0: 1, 1: 1}, "an item painted twice"
