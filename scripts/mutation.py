@@ -191,21 +191,20 @@ PLANTED = (
     Planted(
         "resume re-renders an image already on disk",
         "orchestrator.runner",
-        "image = self._files.read_image(item.index, with_data=False)",
+        "image = await asyncio.to_thread(self._files.read_image, item.index, with_data=False)",
         "image = None",
     ),
     Planted(
         "INTERNAL is retried",
-        "runtime.errors",
-        'frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"})',
-        'frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "INTERNAL"})',
+        "orchestrator.retry",
+        "return isinstance(error, DeadlineExceeded | ResourceExhausted)",
+        'return isinstance(error, DeadlineExceeded | ResourceExhausted) or getattr(error, "code", "") == "INTERNAL"',
     ),
     Planted(
         "no second request-id check after validation (race of two creates)",
         "orchestrator.jobs",
-        "        # Checked again: a create with the same key may have finished while we awaited the services.\n"
-        "        if request_id and (existing := self._by_request(request_id, spec, caller)):\n"
-        "            return existing\n",
+        "                if existing := await self._by_request(request_id, spec, caller):\n"
+        "                    return existing\n",
         "",
     ),
     Planted(

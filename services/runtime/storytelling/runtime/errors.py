@@ -82,7 +82,3 @@ class Unimplemented(ServiceError):
 
 class Internal(ServiceError):
     code = "INTERNAL"
-
-
-TRANSIENT_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"})
-"""Codes worth retrying with backoff; every other code is final for the request."""
