@@ -246,7 +246,8 @@ class JobManager:
         so a slow watcher costs memory for its backlog only, and never holds back the job."""
         if after_sequence < 0:
             raise InvalidArgument(f"must be >= 0, got {after_sequence}", field="after_sequence")
-        await self._job(job_id, caller)
+        # Subscribed before anything is read, so no change published meanwhile is missed; the first read
+        # checks the job exists and the caller may see it.
         subscription = self._feeds.subscribe(job_id)
         try:
             delivered = after_sequence
