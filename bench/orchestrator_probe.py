@@ -82,12 +82,17 @@ class InstantEvaluate:
         evaluation.complexity.score = 0.5
         return evaluation
 
-    async def diversity(self, request):
+    async def diversity(self, request):  # the baseline's set evaluation
         return evaluation_pb2.DiversityResult(
             status=common_pb2.EvaluatorStatus(state=common_pb2.EvaluatorStatus.STATE_OK, engine="instant"),
             diversity=0.5,
             k=5,
         )
+
+    async def summarize(self, request):  # this checkout's: the evaluation service's set summary
+        summary = evaluation_pb2.SetSummary(items=len(request.items))
+        summary.diversity.CopyFrom(await self.diversity(request))
+        return summary
 
 
 def policy() -> PipelinePolicy:
