@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from storytelling.evaluation.images import EncodedImage, check_image
+from storytelling.evaluation.tiny_vlm import build_tiny_vlm
 from storytelling.llm import ChatMessage, Completion, SamplingParams
 
 
@@ -31,6 +32,7 @@ class RecordedChatEngine:
 
     kind = "recorded"
     endpoint = ""
+    random_weights = False
     model = "recorded-outputs"
 
     def __init__(self, outputs: Sequence[str], by_story: dict[str, str] | None = None) -> None:

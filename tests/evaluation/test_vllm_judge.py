@@ -9,19 +9,19 @@ import json
 
 import grpc
 import pytest
-
 from storytelling.evaluation.alignment import AlignmentEvaluator, ControlPoint
 from storytelling.evaluation.dimensions import Dimension
 from storytelling.evaluation.judge import Judge
 from storytelling.evaluation.keypoints import KeyPointExtractor, KeyPointText
-from storytelling.llm.openai import OpenAIChatEngine
+from storytelling.evaluation.tiny_vlm import IMAGE_SEQ_LEN
 from storytelling.llm import ChatMessage, SamplingParams, TextPart
+from storytelling.llm.openai import OpenAIChatEngine
 from storytelling.runtime.testing import service_process
 from storytelling.v1 import common_pb2, evaluation_pb2, evaluation_pb2_grpc
+
 from tests.engines.vllm import SERVED_MODEL as SMOLLM2
 from tests.evaluation import recorded
 from tests.evaluation.conftest import RecordedChatEngine, encoded
-from tests.evaluation.tiny_vlm import IMAGE_SEQ_LEN
 
 pytestmark = pytest.mark.slow
 MODEL = "tiny-vlm-random"

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
-import json
 import shutil
 import tempfile
 from pathlib import Path
 
+from storytelling.runtime.checkpoints import is_random, mark_random
 from storytelling.runtime.paths import cache_dir
-
-RANDOM_MARKER = "storytelling_random_weights.json"
-RANDOM_NOTE = "random weights: plumbing test only"
 NAME = "tiny-sd-random-v1"
 TINY_RANDOM = "tiny-random"  # the model name that selects this pipeline in painter configs
 
@@ -122,17 +119,17 @@ def build_pipeline(seed: int = 0):
 def ensure_tiny_pipeline(root: Path | None = None) -> Path:
     """Builds and saves the tiny pipeline once (atomically); returns its directory."""
     target = (root or cache_dir() / "painters") / NAME
-    if (target / RANDOM_MARKER).is_file():
+    if is_random(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{NAME}-", dir=target.parent))
     try:
         build_pipeline().save_pretrained(staging)
-        (staging / RANDOM_MARKER).write_text(json.dumps({"note": RANDOM_NOTE, "builder": __name__}))
+        mark_random(staging, __name__)
         try:
             staging.rename(target)
         except OSError:  # another process finished first
-            if not (target / RANDOM_MARKER).is_file():
+            if not is_random(target):
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from PIL import Image
 from storytelling.render.diffusion import DiffusionEngine, EngineConfig, Job, Output
 from storytelling.render.painters.base import Painter, PainterRef, PainterSpec, Painting, PaintJob, Progress
-from storytelling.render.tiny import RANDOM_NOTE
+from storytelling.runtime.checkpoints import RANDOM_NOTE
 from storytelling.runtime.errors import Unavailable
 
 

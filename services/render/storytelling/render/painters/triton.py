@@ -23,7 +23,7 @@ import numpy as np
 import tritonclient.grpc.aio as triton
 from PIL import Image
 from storytelling.render.painters.base import Painter, PainterRef, PainterSpec, Painting, PaintJob, Progress
-from storytelling.render.tiny import RANDOM_NOTE
+from storytelling.runtime.checkpoints import RANDOM_NOTE
 from storytelling.runtime import deadlines
 from storytelling.runtime.balancing import CONNECT_TIMEOUT_S, ROUND_ROBIN, Balanced
 from storytelling.runtime.endpoints import EndpointWatch, Target
