@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 from storytelling.evaluation.embedder import SentenceEmbedder
-
-from tests.evaluation.tiny_vlm import build_tiny_vlm
+from storytelling.evaluation.tiny_vlm import build_tiny_vlm
 
 
 @pytest.fixture(scope="session")

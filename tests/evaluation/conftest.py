@@ -6,9 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 from PIL import Image
-
 from storytelling.evaluation.images import EncodedImage, check_image
-from storytelling.evaluation.tiny_vlm import build_tiny_vlm
 from storytelling.llm import ChatMessage, Completion, SamplingParams
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from storytelling.evaluation.complexity import parse_clues
 from storytelling.evaluation.dimensions import Dimension
-from storytelling.evaluation.jsonout import OutputError, parse_object
+from storytelling.evaluation.jsonout import OutputError, OutputMode, parse_object
 from storytelling.evaluation.judge import score_completion, word, yes_probability
 from storytelling.evaluation.dimensions import DIMENSIONS
 from storytelling.evaluation.keypoints import (
@@ -15,7 +15,6 @@ from storytelling.evaluation.keypoints import (
     SENTENCE_PATTERN,
     ExtractionError,
     KeyPointExtractor,
-    OutputMode,
     parse_key_points,
     sentence_errors,
 )

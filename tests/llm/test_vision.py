@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
-
+from storytelling.evaluation.tiny_vlm import IMAGE_SEQ_LEN, build_tiny_vlm
 from storytelling.llm import ChatMessage, EngineSpec, ImagePart, SamplingParams, TextPart, build_engine
 from storytelling.llm.embedded import EmbeddedChatEngine
 from storytelling.runtime.errors import Unavailable
+
 from tests.evaluation.conftest import encoded
-from tests.evaluation.tiny_vlm import IMAGE_SEQ_LEN, build_tiny_vlm
 
 
 @pytest.fixture(scope="module")

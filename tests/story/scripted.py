@@ -23,6 +23,7 @@ class ScriptedEngine:
     delay_s: float = 0.0
     kind: str = "scripted"
     endpoint: str = ""
+    random_weights: bool = False
     model: str = "script"
     calls: list[tuple[list[ChatMessage], SamplingParams]] = field(default_factory=list)
     in_flight: int = 0

@@ -20,6 +20,8 @@ from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2
 
 FALLBACK_BADGE = "fallback sketch / random weights — not a diffusion result"
 PAGE_ITEMS = 200
+RANDOM_WEIGHTS_BADGE = "random weights: plumbing test only, the number means nothing"
+SALVAGED_BADGE = "salvaged: no output of the model passed every check"
 _STATUS = common_pb2.EvaluatorStatus
 
 
@@ -140,9 +142,13 @@ def _status_text(status: common_pb2.EvaluatorStatus | None) -> str | None:
 
 
 def _row(name: str, status: common_pb2.EvaluatorStatus | None, value: Callable[[], str]) -> str:
-    """A table row with the value, computed only when the evaluator ran, or why there is none."""
+    """A table row with the value, computed only when the evaluator ran, or why there is none; a result
+    from random weights carries a badge saying so."""
     shown = _status_text(status)
-    return f"<tr><th>{_e(name)}</th><td>{shown if shown is not None else _e(value())}</td></tr>"
+    cell = shown if shown is not None else _e(value())
+    if status is not None and status.random_weights:
+        cell += f' <span class="badge badge-fallback">{_e(RANDOM_WEIGHTS_BADGE)}</span>'
+    return f"<tr><th>{_e(name)}</th><td>{cell}</td></tr>"
 
 
 def _set_section(record: JobRecord) -> str:
@@ -238,6 +244,9 @@ def _item(item: ItemRecord, page_dir: Path) -> str:
         if story is not None
         else '<p class="notrun">No story: this item has not finished its story stage.</p>'
     )
+    if story is not None and story.provenance.salvaged:
+        reason = story.provenance.rejected[-1].detail if story.provenance.rejected else ""
+        text += f'<p><span class="badge badge-fallback" title="{_e(reason)}">{_e(SALVAGED_BADGE)}</span></p>'
     return (
         f'<article class="item" id="item-{item.index:05d}">{_figure(item, page_dir)}'
         f"<div><h3>{_e(heading)}</h3>{text}{_scores(item)}{_key_points(item)}</div></article>"

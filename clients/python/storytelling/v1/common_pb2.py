@@ -25,19 +25,19 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cstorytelling/v1/common.proto\x12\x0fstorytelling.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x01\n\x0eSamplingParams\x12\x18\n\x0btemperature\x18\x01 \x01(\x02H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x03 \x01(\x05H\x02\x88\x01\x01\x12\x11\n\x04seed\x18\x04 \x01(\x03H\x03\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\r\n\x0b_max_tokensB\x07\n\x05_seed\"K\n\tEngineRef\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x64\x61pter\x18\x04 \x01(\t\"q\n\x08\x45xemplar\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04pool\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12.\n\ndimensions\x18\x04 \x03(\x0e\x32\x1a.storytelling.v1.Dimension\x12\r\n\x05split\x18\x05 \x01(\t\"\'\n\x0b\x45xemplarRef\x12\x0c\n\x04pool\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"\x86\x03\n\x0fStoryProvenance\x12(\n\x04mode\x18\x01 \x01(\x0e\x32\x1a.storytelling.v1.StoryMode\x12\x16\n\x0eprompt_version\x18\x02 \x01(\t\x12/\n\texemplars\x18\x03 \x03(\x0b\x32\x1c.storytelling.v1.ExemplarRef\x12*\n\x06\x65ngine\x18\x04 \x01(\x0b\x32\x1a.storytelling.v1.EngineRef\x12\x31\n\x08sampling\x18\x05 \x01(\x0b\x32\x1f.storytelling.v1.SamplingParams\x12\x0c\n\x04seed\x18\x06 \x01(\x03\x12\x31\n\x08rejected\x18\x07 \x03(\x0b\x32\x1f.storytelling.v1.RejectedOutput\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rprompt_tokens\x18\t \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\n \x01(\x05\">\n\x0eRejectedOutput\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\"W\n\x05Story\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x34\n\nprovenance\x18\x03 \x01(\x0b\x32 .storytelling.v1.StoryProvenance\"^\n\nPainterRef\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x13\n\x0bis_fallback\x18\x04 \x01(\x08\x12\x0c\n\x04note\x18\x05 \x01(\t\"\xa2\x02\n\x05Image\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12,\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1c.storytelling.v1.ImageFormat\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\x12\x0c\n\x04seed\x18\x05 \x01(\x03\x12,\n\x07painter\x18\x06 \x01(\x0b\x32\x1b.storytelling.v1.PainterRef\x12\r\n\x05steps\x18\x07 \x01(\x05\x12\x16\n\x0eguidance_scale\x18\x08 \x01(\x02\x12\x0e\n\x06prompt\x18\t \x01(\t\x12\x1c\n\x14long_prompt_strategy\x18\n \x01(\t\x12\x15\n\rprompt_tokens\x18\x0b \x01(\x05\x12\x16\n\x0e\x65ncoded_tokens\x18\x0c \x01(\x05\"\xbc\x01\n\x08KeyPoint\x12-\n\tdimension\x18\x01 \x01(\x0e\x32\x1a.storytelling.v1.Dimension\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x10\n\x08question\x18\x03 \x01(\t\x12\x0e\n\x06\x61nswer\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x02\x12\x15\n\rfrom_logprobs\x18\x06 \x01(\x08\x12\x12\n\nis_control\x18\x07 \x01(\x08\x12\x17\n\x0fsource_story_id\x18\x08 \x01(\t\"\xcc\x01\n\x0f\x45valuatorStatus\x12\x35\n\x05state\x18\x01 \x01(\x0e\x32&.storytelling.v1.EvaluatorStatus.State\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x03 \x01(\t\x12\x0f\n\x07seconds\x18\x04 \x01(\x01\"Q\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0c\n\x08STATE_OK\x10\x01\x12\x11\n\rSTATE_NOT_RUN\x10\x02\x12\x10\n\x0cSTATE_FAILED\x10\x03\"]\n\x0e\x44imensionScore\x12-\n\tdimension\x18\x01 \x01(\x0e\x32\x1a.storytelling.v1.Dimension\x12\r\n\x05score\x18\x02 \x01(\x02\x12\r\n\x05\x63ount\x18\x03 \x01(\x05*\xf0\x01\n\tDimension\x12\x19\n\x15\x44IMENSION_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x44IMENSION_TIME\x10\x01\x12\x16\n\x12\x44IMENSION_LOCATION\x10\x02\x12\x1c\n\x18\x44IMENSION_CHARACTER_ROLE\x10\x03\x12$\n DIMENSION_CHARACTER_RELATIONSHIP\x10\x04\x12\x13\n\x0f\x44IMENSION_EVENT\x10\x05\x12\'\n#DIMENSION_EVENT_CAUSAL_RELATIONSHIP\x10\x06\x12\x1a\n\x16\x44IMENSION_MENTAL_STATE\x10\x07*X\n\tStoryMode\x12\x1a\n\x16STORY_MODE_UNSPECIFIED\x10\x00\x12\x14\n\x10STORY_MODE_NAIVE\x10\x01\x12\x19\n\x15STORY_MODE_COR_GUIDED\x10\x02*o\n\x0bImageFormat\x12\x1c\n\x18IMAGE_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10IMAGE_FORMAT_PNG\x10\x01\x12\x15\n\x11IMAGE_FORMAT_JPEG\x10\x02\x12\x15\n\x11IMAGE_FORMAT_WEBP\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cstorytelling/v1/common.proto\x12\x0fstorytelling.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x01\n\x0eSamplingParams\x12\x18\n\x0btemperature\x18\x01 \x01(\x02H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x03 \x01(\x05H\x02\x88\x01\x01\x12\x11\n\x04seed\x18\x04 \x01(\x03H\x03\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\r\n\x0b_max_tokensB\x07\n\x05_seed\"K\n\tEngineRef\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x64\x61pter\x18\x04 \x01(\t\"q\n\x08\x45xemplar\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04pool\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12.\n\ndimensions\x18\x04 \x03(\x0e\x32\x1a.storytelling.v1.Dimension\x12\r\n\x05split\x18\x05 \x01(\t\"\'\n\x0b\x45xemplarRef\x12\x0c\n\x04pool\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"\x98\x03\n\x0fStoryProvenance\x12(\n\x04mode\x18\x01 \x01(\x0e\x32\x1a.storytelling.v1.StoryMode\x12\x16\n\x0eprompt_version\x18\x02 \x01(\t\x12/\n\texemplars\x18\x03 \x03(\x0b\x32\x1c.storytelling.v1.ExemplarRef\x12*\n\x06\x65ngine\x18\x04 \x01(\x0b\x32\x1a.storytelling.v1.EngineRef\x12\x31\n\x08sampling\x18\x05 \x01(\x0b\x32\x1f.storytelling.v1.SamplingParams\x12\x0c\n\x04seed\x18\x06 \x01(\x03\x12\x31\n\x08rejected\x18\x07 \x03(\x0b\x32\x1f.storytelling.v1.RejectedOutput\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rprompt_tokens\x18\t \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\n \x01(\x05\x12\x10\n\x08salvaged\x18\x0b \x01(\x08\">\n\x0eRejectedOutput\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\"W\n\x05Story\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x34\n\nprovenance\x18\x03 \x01(\x0b\x32 .storytelling.v1.StoryProvenance\"^\n\nPainterRef\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x13\n\x0bis_fallback\x18\x04 \x01(\x08\x12\x0c\n\x04note\x18\x05 \x01(\t\"\xa2\x02\n\x05Image\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12,\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1c.storytelling.v1.ImageFormat\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\x12\x0c\n\x04seed\x18\x05 \x01(\x03\x12,\n\x07painter\x18\x06 \x01(\x0b\x32\x1b.storytelling.v1.PainterRef\x12\r\n\x05steps\x18\x07 \x01(\x05\x12\x16\n\x0eguidance_scale\x18\x08 \x01(\x02\x12\x0e\n\x06prompt\x18\t \x01(\t\x12\x1c\n\x14long_prompt_strategy\x18\n \x01(\t\x12\x15\n\rprompt_tokens\x18\x0b \x01(\x05\x12\x16\n\x0e\x65ncoded_tokens\x18\x0c \x01(\x05\"\xbc\x01\n\x08KeyPoint\x12-\n\tdimension\x18\x01 \x01(\x0e\x32\x1a.storytelling.v1.Dimension\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x10\n\x08question\x18\x03 \x01(\t\x12\x0e\n\x06\x61nswer\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x02\x12\x15\n\rfrom_logprobs\x18\x06 \x01(\x08\x12\x12\n\nis_control\x18\x07 \x01(\x08\x12\x17\n\x0fsource_story_id\x18\x08 \x01(\t\"\xe4\x01\n\x0f\x45valuatorStatus\x12\x35\n\x05state\x18\x01 \x01(\x0e\x32&.storytelling.v1.EvaluatorStatus.State\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x03 \x01(\t\x12\x0f\n\x07seconds\x18\x04 \x01(\x01\x12\x16\n\x0erandom_weights\x18\x05 \x01(\x08\"Q\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0c\n\x08STATE_OK\x10\x01\x12\x11\n\rSTATE_NOT_RUN\x10\x02\x12\x10\n\x0cSTATE_FAILED\x10\x03\"]\n\x0e\x44imensionScore\x12-\n\tdimension\x18\x01 \x01(\x0e\x32\x1a.storytelling.v1.Dimension\x12\r\n\x05score\x18\x02 \x01(\x02\x12\r\n\x05\x63ount\x18\x03 \x01(\x05*\xf0\x01\n\tDimension\x12\x19\n\x15\x44IMENSION_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x44IMENSION_TIME\x10\x01\x12\x16\n\x12\x44IMENSION_LOCATION\x10\x02\x12\x1c\n\x18\x44IMENSION_CHARACTER_ROLE\x10\x03\x12$\n DIMENSION_CHARACTER_RELATIONSHIP\x10\x04\x12\x13\n\x0f\x44IMENSION_EVENT\x10\x05\x12\'\n#DIMENSION_EVENT_CAUSAL_RELATIONSHIP\x10\x06\x12\x1a\n\x16\x44IMENSION_MENTAL_STATE\x10\x07*X\n\tStoryMode\x12\x1a\n\x16STORY_MODE_UNSPECIFIED\x10\x00\x12\x14\n\x10STORY_MODE_NAIVE\x10\x01\x12\x19\n\x15STORY_MODE_COR_GUIDED\x10\x02*o\n\x0bImageFormat\x12\x1c\n\x18IMAGE_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10IMAGE_FORMAT_PNG\x10\x01\x12\x15\n\x11IMAGE_FORMAT_JPEG\x10\x02\x12\x15\n\x11IMAGE_FORMAT_WEBP\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'storytelling.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DIMENSION']._serialized_start=1903
-  _globals['_DIMENSION']._serialized_end=2143
-  _globals['_STORYMODE']._serialized_start=2145
-  _globals['_STORYMODE']._serialized_end=2233
-  _globals['_IMAGEFORMAT']._serialized_start=2235
-  _globals['_IMAGEFORMAT']._serialized_end=2346
+  _globals['_DIMENSION']._serialized_start=1945
+  _globals['_DIMENSION']._serialized_end=2185
+  _globals['_STORYMODE']._serialized_start=2187
+  _globals['_STORYMODE']._serialized_end=2275
+  _globals['_IMAGEFORMAT']._serialized_start=2277
+  _globals['_IMAGEFORMAT']._serialized_end=2388
   _globals['_SAMPLINGPARAMS']._serialized_start=83
   _globals['_SAMPLINGPARAMS']._serialized_end=239
   _globals['_ENGINEREF']._serialized_start=241
@@ -47,21 +47,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXEMPLARREF']._serialized_start=433
   _globals['_EXEMPLARREF']._serialized_end=472
   _globals['_STORYPROVENANCE']._serialized_start=475
-  _globals['_STORYPROVENANCE']._serialized_end=865
-  _globals['_REJECTEDOUTPUT']._serialized_start=867
-  _globals['_REJECTEDOUTPUT']._serialized_end=929
-  _globals['_STORY']._serialized_start=931
-  _globals['_STORY']._serialized_end=1018
-  _globals['_PAINTERREF']._serialized_start=1020
-  _globals['_PAINTERREF']._serialized_end=1114
-  _globals['_IMAGE']._serialized_start=1117
-  _globals['_IMAGE']._serialized_end=1407
-  _globals['_KEYPOINT']._serialized_start=1410
-  _globals['_KEYPOINT']._serialized_end=1598
-  _globals['_EVALUATORSTATUS']._serialized_start=1601
-  _globals['_EVALUATORSTATUS']._serialized_end=1805
-  _globals['_EVALUATORSTATUS_STATE']._serialized_start=1724
-  _globals['_EVALUATORSTATUS_STATE']._serialized_end=1805
-  _globals['_DIMENSIONSCORE']._serialized_start=1807
-  _globals['_DIMENSIONSCORE']._serialized_end=1900
+  _globals['_STORYPROVENANCE']._serialized_end=883
+  _globals['_REJECTEDOUTPUT']._serialized_start=885
+  _globals['_REJECTEDOUTPUT']._serialized_end=947
+  _globals['_STORY']._serialized_start=949
+  _globals['_STORY']._serialized_end=1036
+  _globals['_PAINTERREF']._serialized_start=1038
+  _globals['_PAINTERREF']._serialized_end=1132
+  _globals['_IMAGE']._serialized_start=1135
+  _globals['_IMAGE']._serialized_end=1425
+  _globals['_KEYPOINT']._serialized_start=1428
+  _globals['_KEYPOINT']._serialized_end=1616
+  _globals['_EVALUATORSTATUS']._serialized_start=1619
+  _globals['_EVALUATORSTATUS']._serialized_end=1847
+  _globals['_EVALUATORSTATUS_STATE']._serialized_start=1766
+  _globals['_EVALUATORSTATUS_STATE']._serialized_end=1847
+  _globals['_DIMENSIONSCORE']._serialized_start=1849
+  _globals['_DIMENSIONSCORE']._serialized_end=1942
 # @@protoc_insertion_point(module_scope)

@@ -96,7 +96,7 @@ class ExemplarRef(_message.Message):
     def __init__(self, pool: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
 
 class StoryProvenance(_message.Message):
-    __slots__ = ("mode", "prompt_version", "exemplars", "engine", "sampling", "seed", "rejected", "created_at", "prompt_tokens", "completion_tokens")
+    __slots__ = ("mode", "prompt_version", "exemplars", "engine", "sampling", "seed", "rejected", "created_at", "prompt_tokens", "completion_tokens", "salvaged")
     MODE_FIELD_NUMBER: _ClassVar[int]
     PROMPT_VERSION_FIELD_NUMBER: _ClassVar[int]
     EXEMPLARS_FIELD_NUMBER: _ClassVar[int]
@@ -107,6 +107,7 @@ class StoryProvenance(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    SALVAGED_FIELD_NUMBER: _ClassVar[int]
     mode: StoryMode
     prompt_version: str
     exemplars: _containers.RepeatedCompositeFieldContainer[ExemplarRef]
@@ -117,7 +118,8 @@ class StoryProvenance(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     prompt_tokens: int
     completion_tokens: int
-    def __init__(self, mode: _Optional[_Union[StoryMode, str]] = ..., prompt_version: _Optional[str] = ..., exemplars: _Optional[_Iterable[_Union[ExemplarRef, _Mapping]]] = ..., engine: _Optional[_Union[EngineRef, _Mapping]] = ..., sampling: _Optional[_Union[SamplingParams, _Mapping]] = ..., seed: _Optional[int] = ..., rejected: _Optional[_Iterable[_Union[RejectedOutput, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ...) -> None: ...
+    salvaged: bool
+    def __init__(self, mode: _Optional[_Union[StoryMode, str]] = ..., prompt_version: _Optional[str] = ..., exemplars: _Optional[_Iterable[_Union[ExemplarRef, _Mapping]]] = ..., engine: _Optional[_Union[EngineRef, _Mapping]] = ..., sampling: _Optional[_Union[SamplingParams, _Mapping]] = ..., seed: _Optional[int] = ..., rejected: _Optional[_Iterable[_Union[RejectedOutput, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., salvaged: _Optional[bool] = ...) -> None: ...
 
 class RejectedOutput(_message.Message):
     __slots__ = ("reason", "detail", "text")
@@ -202,7 +204,7 @@ class KeyPoint(_message.Message):
     def __init__(self, dimension: _Optional[_Union[Dimension, str]] = ..., text: _Optional[str] = ..., question: _Optional[str] = ..., answer: _Optional[str] = ..., score: _Optional[float] = ..., from_logprobs: _Optional[bool] = ..., is_control: _Optional[bool] = ..., source_story_id: _Optional[str] = ...) -> None: ...
 
 class EvaluatorStatus(_message.Message):
-    __slots__ = ("state", "reason", "engine", "seconds")
+    __slots__ = ("state", "reason", "engine", "seconds", "random_weights")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[EvaluatorStatus.State]
@@ -217,11 +219,13 @@ class EvaluatorStatus(_message.Message):
     REASON_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RANDOM_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
     state: EvaluatorStatus.State
     reason: str
     engine: str
     seconds: float
-    def __init__(self, state: _Optional[_Union[EvaluatorStatus.State, str]] = ..., reason: _Optional[str] = ..., engine: _Optional[str] = ..., seconds: _Optional[float] = ...) -> None: ...
+    random_weights: bool
+    def __init__(self, state: _Optional[_Union[EvaluatorStatus.State, str]] = ..., reason: _Optional[str] = ..., engine: _Optional[str] = ..., seconds: _Optional[float] = ..., random_weights: _Optional[bool] = ...) -> None: ...
 
 class DimensionScore(_message.Message):
     __slots__ = ("dimension", "score", "count")

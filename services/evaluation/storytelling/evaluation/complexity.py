@@ -19,10 +19,10 @@ from typing import Protocol
 
 from storytelling.evaluation.dimensions import DIMENSIONS, Dimension
 from storytelling.evaluation.images import EncodedImage
-from storytelling.evaluation.jsonout import OutputError, parse_object
+from storytelling.evaluation.jsonout import OutputError, OutputMode, parse_object
 from storytelling.evaluation.provenance import Rejected
 from storytelling.evaluation.scores import DimensionScore
-from storytelling.llm import ChatEngine, ChatMessage, SamplingParams, TextPart
+from storytelling.llm import ChatEngine, ChatMessage, JsonSchema, SamplingParams, TextPart
 
 PROMPT_VERSION = "complexity/1"
 PROMPT = """List the visual clues in this image and what a viewer can infer from each, using these \
@@ -33,6 +33,33 @@ Reply with only a JSON object of this form, and nothing else:
 Use an empty list when the image shows nothing to infer."""
 
 REPAIR = "{prompt}\nYour previous reply was rejected: {errors}. Reply with only the corrected JSON object."
+
+# The reply's shape, for OutputMode.JSON_SCHEMA (engines that constrain decoding: small models); bounded,
+# so even a model that never stops by itself ends within max_tokens. parse_clues stays the authority.
+SCHEMA = JsonSchema(
+    "clues_v1",
+    {
+        "type": "object",
+        "properties": {
+            "clues": {
+                "type": "array",
+                "maxItems": 8,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "dimension": {"enum": [d.value for d in DIMENSIONS]},
+                        "clue": {"type": "string", "minLength": 3, "maxLength": 120},
+                        "inference": {"type": "string", "maxLength": 160},
+                    },
+                    "required": ["dimension", "clue", "inference"],
+                    "additionalProperties": False,
+                },
+            }
+        },
+        "required": ["clues"],
+        "additionalProperties": False,
+    },
+)
 
 WEIGHTS: dict[Dimension, float] = {
     Dimension.TIME: 1.0,
@@ -129,11 +156,16 @@ class ComplexityEvaluator:
         *,
         max_repairs: int = 1,
         max_tokens: int = 768,
+        mode: OutputMode = OutputMode.PARSED,
     ) -> None:
         self.engine = engine
         self.scorer = scorer or RuleScorer()
         self.max_repairs = max_repairs
-        self.params = SamplingParams(temperature=0.0, max_tokens=max_tokens)
+        self.params = SamplingParams(
+            temperature=0.0,
+            max_tokens=max_tokens,
+            json_schema=SCHEMA if mode is OutputMode.JSON_SCHEMA else None,
+        )
 
     async def evaluate(self, image: EncodedImage, rejected: list[Rejected] | None = None) -> ComplexityReport:
         """Rejected outputs are appended to `rejected` as they happen, so a failure keeps them too."""

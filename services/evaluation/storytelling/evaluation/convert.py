@@ -268,7 +268,7 @@ def _novelty_measured(result: evaluation_pb2.NoveltyResult) -> NoveltyMeasured:
 def _status_of(message: common_pb2.EvaluatorStatus) -> Status:
     state = _STATE_OF.get(message.state, State.NOT_RUN)
     reason = message.reason or ("no result recorded" if message.state not in _STATE_OF else "")
-    return Status(state, reason, message.engine, message.seconds)
+    return Status(state, reason, message.engine, message.seconds, message.random_weights)
 
 
 def _dimension_of(value: int) -> Dimension:
@@ -284,7 +284,11 @@ def _dimension(d: Dimension) -> int:
 
 def status(s: Status) -> common_pb2.EvaluatorStatus:
     return common_pb2.EvaluatorStatus(
-        state=_STATES[s.state], reason=s.reason, engine=s.engine, seconds=s.seconds
+        state=_STATES[s.state],
+        reason=s.reason,
+        engine=s.engine,
+        seconds=s.seconds,
+        random_weights=s.random_weights,
     )
 
 

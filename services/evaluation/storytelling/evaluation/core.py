@@ -26,7 +26,8 @@ from storytelling.evaluation.embedder import Embedder
 from storytelling.evaluation.images import EncodedImage
 from storytelling.evaluation.jsonout import OutputError
 from storytelling.evaluation.judge import Judge
-from storytelling.evaluation.keypoints import Attempt, ExtractionError, KeyPointExtractor, OutputMode
+from storytelling.evaluation.jsonout import OutputMode
+from storytelling.evaluation.keypoints import Attempt, ExtractionError, KeyPointExtractor
 from storytelling.evaluation.novelty import MEMORISATION_THRESHOLD, NoveltyReport, PoolEmbeddings, novelty
 from storytelling.evaluation.outcome import Outcome, State, Status
 from storytelling.evaluation.provenance import EngineRef, Provenance, Rejected
@@ -94,6 +95,7 @@ class Evaluation:
         default_extractor: str = "",
         default_judge: str = "",
         extractor_output: OutputMode = OutputMode.PARSED,
+        judge_output: OutputMode = OutputMode.PARSED,
         pools: PoolRegistry | None = None,
         scorer: Scorer | None = None,
         max_repairs: int = 1,
@@ -114,6 +116,7 @@ class Evaluation:
         self.default_extractor = default_extractor or next(iter(self.extractors), "")
         self.default_judge = default_judge or next(iter(self.judges), "")
         self.extractor_output = extractor_output
+        self.judge_output = judge_output
         self.pools = pools or PoolRegistry(builtin_pools())
         self.scorer = scorer or RuleScorer()
         self.max_repairs = max_repairs
@@ -154,7 +157,11 @@ class Evaluation:
         for kind in (Kind.ALIGNMENT, Kind.COMPLEXITY):
             engines, why = await self._usable(kind, AlignmentOptions())
             result[kind] = (
-                Status(State.OK, engine=", ".join(engine_label(e) for e in engines))
+                Status(
+                    State.OK,
+                    engine=", ".join(engine_label(e) for e in engines),
+                    random_weights=any(e.random_weights for e in engines),
+                )
                 if engines
                 else Status(State.NOT_RUN, why)
             )
@@ -227,7 +234,9 @@ class Evaluation:
         engines, why = await self._usable(Kind.COMPLEXITY, AlignmentOptions(judge=judge))
         if not engines:
             return Outcome(Status(State.NOT_RUN, why))
-        evaluator = ComplexityEvaluator(engines[0], self.scorer, max_repairs=self.max_repairs)
+        evaluator = ComplexityEvaluator(
+            engines[0], self.scorer, max_repairs=self.max_repairs, mode=self.judge_output
+        )
         provenance = Provenance(
             prompt_version=COMPLEXITY_PROMPT_VERSION,
             judge=EngineRef.of(engines[0]),
@@ -235,7 +244,10 @@ class Evaluation:
             scorer=self.scorer.name,
         )
         return await _run(
-            engine_label(engines[0]), lambda: evaluator.evaluate(image, provenance.rejected), provenance
+            engine_label(engines[0]),
+            lambda: evaluator.evaluate(image, provenance.rejected),
+            provenance,
+            engines[0].random_weights,
         )
 
     async def alignment(
@@ -284,7 +296,7 @@ class Evaluation:
             )
             return await evaluator.evaluate(item.image, extraction, controls)
 
-        return await _run(label, run, provenance)
+        return await _run(label, run, provenance, extractor.random_weights or judge.random_weights)
 
     def _control_stories(self, options: AlignmentOptions) -> tuple[list[ControlStory], str]:
         """Candidate control stories and the pool they come from ("" for the caller's own)."""
@@ -368,7 +380,10 @@ def _rejected(attempts: Sequence[Attempt]) -> list[Rejected]:
 
 
 async def _run(
-    engine: str, evaluate: Callable[[], Awaitable[R]], provenance: Provenance | None = None
+    engine: str,
+    evaluate: Callable[[], Awaitable[R]],
+    provenance: Provenance | None = None,
+    random_weights: bool = False,
 ) -> Outcome[R]:
     """Runs one evaluation; an unreachable engine means NOT_RUN, any other engine or output error FAILED."""
     start = time.perf_counter()
@@ -376,8 +391,13 @@ async def _run(
         report = await evaluate()
     except Unavailable as exc:
         return Outcome(
-            Status(State.NOT_RUN, exc.message, engine, time.perf_counter() - start), None, provenance
+            Status(State.NOT_RUN, exc.message, engine, time.perf_counter() - start, random_weights),
+            None,
+            provenance,
         )
     except (ServiceError, OutputError, ExtractionError) as exc:
-        return Outcome(Status(State.FAILED, str(exc), engine, time.perf_counter() - start), None, provenance)
-    return Outcome(Status(State.OK, "", engine, time.perf_counter() - start), report, provenance)
+        failed = Status(State.FAILED, str(exc), engine, time.perf_counter() - start, random_weights)
+        return Outcome(failed, None, provenance)
+    return Outcome(
+        Status(State.OK, "", engine, time.perf_counter() - start, random_weights), report, provenance
+    )

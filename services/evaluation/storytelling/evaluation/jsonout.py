@@ -2,9 +2,17 @@
 
 import json
 import re
+from enum import StrEnum
 from typing import Any
 
 _FENCE = re.compile(r"```(?:json)?[ \t]*\n?(.*?)\n?[ \t]*```", re.S)
+
+
+class OutputMode(StrEnum):
+    """How an evaluator asks for its JSON output."""
+
+    PARSED = "parsed"  # free text, parsed and validated, with bounded repair: every engine
+    JSON_SCHEMA = "json_schema"  # decoding constrained to the evaluator's schema, then validated the same way
 
 
 class OutputError(ValueError):

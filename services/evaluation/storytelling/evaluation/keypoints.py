@@ -14,19 +14,13 @@ the modes apart: the schema's name joins the prompt version.
 
 import re
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from storytelling.evaluation.dimensions import DIMENSIONS, Dimension
-from storytelling.evaluation.jsonout import OutputError, parse_object
+from storytelling.evaluation.jsonout import OutputError, OutputMode, parse_object
 from storytelling.llm import ChatEngine, ChatMessage, JsonSchema, SamplingParams
 
 PROMPT_VERSION = "keypoints/1"
-
-
-class OutputMode(StrEnum):
-    PARSED = "parsed"  # free text, parsed and validated, with bounded repair
-    JSON_SCHEMA = "json_schema"  # decoding constrained to SCHEMA by the engine, then validated the same way
 
 
 SYSTEM = (

@@ -21,6 +21,7 @@ class Status:
     reason: str = ""
     engine: str = ""
     seconds: float = 0.0
+    random_weights: bool = False  # a model behind the result has random weights: numbers mean nothing
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from prometheus_client.registry import Collector
 
 from storytelling.evaluation.core import Evaluation
 from storytelling.evaluation.embedder import SentenceEmbedder
-from storytelling.evaluation.keypoints import OutputMode
+from storytelling.evaluation.jsonout import OutputMode
 from storytelling.evaluation.metrics import EvaluationMetrics
 from storytelling.evaluation.servicer import EvaluationServicer
 from storytelling.evaluation.settings import EvaluationSettings
@@ -52,6 +52,7 @@ class EvaluationService(Service):
                 default_extractor=settings.default_extractor,
                 extractor_output=OutputMode(settings.extractor_output),
                 default_judge=settings.default_judge,
+                judge_output=OutputMode(settings.judge_output),
                 max_repairs=settings.max_repairs,
                 top_logprobs=settings.top_logprobs,
                 default_k=settings.default_k,

@@ -72,6 +72,11 @@ class EvaluationSettings(ServiceSettings):
         "(kind openai, or embedded with an image-text-to-text model directory)",
     )
     default_judge: str = Field("", description="judge (and complexity VLM) used when a request names none")
+    judge_output: Literal["parsed", "json_schema"] = Field(
+        "parsed",
+        description="how the complexity VLM writes its clue list: parsed (every engine) or json_schema "
+        "(decoding constrained to the clue schema, openai engines whose server has structured outputs)",
+    )
     max_repairs: int = Field(1, ge=0, le=5, description="repair requests after an unparseable model output")
     top_logprobs: int = Field(20, ge=1, le=20, description="alternatives asked of the judge per token")
     text_measures: bool = Field(True, description="serve the spaCy text-side measures")
@@ -92,11 +97,13 @@ class EvaluationSettings(ServiceSettings):
         ):
             if default and default not in engines:
                 raise ValueError(f"{name} {default!r} is not configured (have {sorted(engines)})")
-        if self.extractor_output == "json_schema":
-            embedded = sorted(name for name, spec in self.extractors.items() if spec.kind != "openai")
-            if embedded:
+        for output, engines, name in (
+            (self.extractor_output, self.extractors, "extractor_output"),
+            (self.judge_output, self.judges, "judge_output"),
+        ):
+            embedded = sorted(n for n, spec in engines.items() if spec.kind != "openai")
+            if output == "json_schema" and embedded:
                 raise ValueError(
-                    f"extractor_output json_schema needs openai engines; {', '.join(embedded)} cannot "
-                    "constrain decoding"
+                    f"{name} json_schema needs openai engines; {', '.join(embedded)} cannot constrain decoding"
                 )
         return self

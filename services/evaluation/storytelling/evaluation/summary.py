@@ -189,7 +189,7 @@ def _set_status(results: Sequence[Measured]) -> Status | None:
     seconds = sum(r.status.seconds for r in results)
     if ran:
         reason = "" if len(ran) == len(results) else f"ran on {len(ran)} of {len(results)} items"
-        return Status(State.OK, reason, ran[0].engine, seconds)
+        return Status(State.OK, reason, ran[0].engine, seconds, any(s.random_weights for s in ran))
     state = State.FAILED if counts.failed else State.NOT_RUN
     reason = "; ".join(f"{r.reason} ({r.items} item{'s' * (r.items != 1)})" for r in counts.reasons)
     return Status(state, reason, next((r.status.engine for r in results if r.status.engine), ""), seconds)

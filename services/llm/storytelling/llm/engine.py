@@ -129,6 +129,8 @@ class ChatEngine(Protocol):
     kind: str
     endpoint: str
     model: str
+    # The model is randomly initialised (plumbing only): results built on it say so.
+    random_weights: bool
 
     async def start(self) -> None:
         """Loads weights or checks the connection; idempotent."""

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from storytelling.runtime.checkpoints import is_random
 from storytelling.runtime.errors import Unavailable
 
 T = TypeVar("T")
@@ -23,6 +24,7 @@ class InProcessModel:
 
     def __init__(self, model: str, *, dtype: str = "float32") -> None:
         self.model = model
+        self.random_weights = is_random(model)
         self._dtype = dtype
         self._lock = asyncio.Lock()
         self._loaded: tuple[Any, Any] | None = None

@@ -44,9 +44,11 @@ class OpenAIChatEngine:
         transport: httpx.AsyncBaseTransport | None = None,
         discovery: Discovery = "none",
         watch: EndpointWatch | None = None,
+        random_weights: bool = False,
     ) -> None:
         self.endpoint = base_url.rstrip("/")
         self.model = model
+        self.random_weights = random_weights
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.backoff_s = backoff_s
@@ -71,6 +73,7 @@ class OpenAIChatEngine:
             timeout_s=spec.timeout_s,
             max_retries=spec.max_retries,
             discovery=spec.discovery,
+            random_weights=spec.random_weights,
         )
 
     async def start(self) -> None:

@@ -28,6 +28,8 @@ class EngineSpec(BaseModel):
     # address the name resolves to: a headless Service) or "kubernetes" (its EndpointSlices, watched).
     # Requests go to the least busy replica; max_concurrency then bounds each replica.
     discovery: Literal["none", "dns", "kubernetes"] = "none"
+    # The served model has random weights (set by the stack for its tiny test models).
+    random_weights: bool = False
 
 
 def build_engine(spec: EngineSpec) -> ChatEngine:
