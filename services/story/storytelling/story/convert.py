@@ -68,6 +68,7 @@ def story(value: Story) -> common_pb2.Story:
             created_at=created,
             prompt_tokens=p.prompt_tokens,
             completion_tokens=p.completion_tokens,
+            salvaged=p.salvaged,
         ),
     )
 

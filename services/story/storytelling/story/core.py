@@ -73,6 +73,8 @@ class Provenance:
     created_at: datetime
     prompt_tokens: int
     completion_tokens: int
+    # No output passed every check: the text is a salvaged one, and the last rejection says why.
+    salvaged: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class Story:
 class Limits:
     """Service defaults and bounds (from settings)."""
 
+    # Prompting mode of a request that names none.
+    mode: Mode = Mode.COR_GUIDED
     temperature: float = 0.8
     top_p: float = 0.95
     max_tokens: int = 320
@@ -183,7 +187,7 @@ class Storyteller:
 
     def _plan(self, options: StoryOptions) -> _Plan:
         limits = self.limits
-        prompt = PROMPTS[options.mode or Mode.COR_GUIDED]
+        prompt = PROMPTS[options.mode or limits.mode]
         engine_name = options.engine or self.default_engine
         if engine_name not in self.engines:
             raise InvalidArgument(
@@ -260,12 +264,13 @@ class Storyteller:
     async def _write(self, plan: _Plan, seed: int, story_id: str) -> Story:
         exemplars = plan.pool.sample(plan.num_exemplars, random.Random(seed), plan.split) if plan.pool else []
         messages = plan.prompt.render(exemplars, plan.theme)
+        prompt_text = "\n".join(m.content for m in messages)
         attempts: list[_Attempt] = []
         for number in range(plan.attempts):
             sampling = replace(plan.sampling, seed=derive_seed(seed, "attempt", number))
             completion = await plan.engine.chat(messages, sampling)
             text = clean(completion.text)
-            attempt = _Attempt(completion, sampling, check(text, completion.finish_reason))
+            attempt = _Attempt(completion, sampling, check(text, completion.finish_reason, prompt_text))
             attempts.append(attempt)
             if attempt.rejection is None:
                 rejected = [a.rejection for a in attempts[:-1]]
@@ -291,6 +296,7 @@ class Storyteller:
             fallback,
             [*(a.rejection for a in others), accepted],
             exemplars,
+            salvaged=True,
         )
 
     def _story(
@@ -302,6 +308,8 @@ class Storyteller:
         accepted: _Attempt,
         rejected: list[Rejection],
         exemplars: list[PoolEntry],
+        *,
+        salvaged: bool = False,
     ) -> Story:
         engine = plan.engine
         return Story(
@@ -319,6 +327,7 @@ class Storyteller:
                 created_at=datetime.now(UTC),
                 prompt_tokens=accepted.completion.prompt_tokens,
                 completion_tokens=accepted.completion.completion_tokens,
+                salvaged=salvaged,
             ),
         )
 

@@ -1,16 +1,18 @@
 """Cleaning and checking model output before it becomes a story.
 
 Cleaning removes what small models wrap around a story (preambles, markdown, quotes, sign-offs).
-Checks reject outputs a painter cannot use (empty, too short, truncated, repetitive, multi-moment,
-dialogue), and the storyteller regenerates. Some rejections can be
-salvaged: a multi-moment or dialogue output is still a scene, and a truncated one cut back to its last
-full sentence often is one. Weak models (SmolLM2-135M) rarely pass every check, so once its attempts run
-out the storyteller may return the first salvageable output, recording why (see core.py). Empty, too
-short, or truncated with too little left are never returned.
+Checks reject outputs a painter cannot use (empty, too short, truncated, echoing the prompt, repetitive,
+multi-moment, dialogue), and the storyteller regenerates. Most rejections can be salvaged: a truncated
+output cut back to its last complete sentence, an output without the sentences that repeat the prompt
+or each other, a multi-moment or dialogue output (still a scene). Weak models (SmolLM2-135M) rarely pass
+every check, so once the attempts run out the storyteller returns the first salvageable output, labelled
+as salvaged with the reason (see core.py). Empty, too short, or nothing left after salvage are never
+returned.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -48,14 +50,26 @@ _SPEECH_VERB = re.compile(
 
 
 _SENTENCE_END = re.compile(r"[.!?][\"'\u201d)]?(?=\s|$)")
+# A sentence that shares this many consecutive words with the prompt repeats it (small models echo
+# their instructions: "Invent a new scene with different people, place and event...").
+ECHO_WORDS = 6
+# Sentences about the task rather than the picture.
+_META = re.compile(
+    r"\b(?:(?:the )?stor(?:y|ies) (?:above|below)|the examples?\b|the prompt|the rules|the following (?:is|are)"
+    r"|write (?:a|the|your|one) |invent (?:a|the) |(?:a |the )?description of (?:a|the|this) storytelling)",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[a-z0-9']+")
 
 
 @dataclass(frozen=True)
 class Rejection:
-    reason: str  # "empty", "truncated", "too_short", "multi_moment", "dialogue"
+    # "empty", "truncated", "too_short", "prompt_echo", "repetitive", "multi_moment", "dialogue"
+    reason: str
     detail: str
     text: str
-    # What could be returned if nothing better comes: the text, or a truncated text cut to full sentences.
+    # What could be returned if nothing better comes: the text, or the text cut to its complete sentences
+    # without prompt echoes and repeats; None when nothing usable is left.
     salvage: str | None = None
 
 
@@ -77,27 +91,29 @@ def clean(text: str) -> str:
     return text
 
 
-def check(text: str, finish_reason: str) -> Rejection | None:
-    """The first reason `text` (already cleaned) cannot be a story, or None."""
+def check(text: str, finish_reason: str, prompt: str = "") -> Rejection | None:
+    """The first reason `text` (already cleaned) cannot be a story, or None. `prompt` is the text the
+    model was given, to recognise sentences that repeat it."""
     if not text:
         return Rejection("empty", "the model returned no text after cleaning", text)
     words = len(text.split())
     if finish_reason == "length":
         cut = _full_sentences(text)
-        long_enough = len(cut.split()) >= MIN_WORDS
-        inner = check(cut, "stop") if long_enough else None
-        # A cut that is itself salvageable (say, multi-moment) is as usable as an untruncated one.
-        salvage = (cut if inner is None else inner.salvage) if long_enough else None
-        return Rejection("truncated", "the model hit max_tokens before finishing", text, salvage)
+        return Rejection(
+            "truncated", "the model hit max_tokens before finishing", text, _salvage(cut, prompt)
+        )
     if words < MIN_WORDS:
         return Rejection("too_short", f"{words} words, fewer than {MIN_WORDS}", text)
     sentences = _sentences(text)
+    echoes = [s for s in sentences if _echoes(s, prompt)]
+    if echoes:
+        kept = " ".join(s for s in sentences if s not in echoes)
+        detail = f"{len(echoes)} of {len(sentences)} sentence(s) repeat the prompt or talk about the task"
+        return Rejection("prompt_echo", detail, text, _salvage(kept, prompt))
     unique = list(dict.fromkeys(sentences))
     if len(sentences) - len(unique) >= 2:
-        kept = " ".join(unique)
-        salvage = kept if len(kept.split()) >= MIN_WORDS and check(kept, "stop") is None else None
         detail = f"{len(sentences) - len(unique)} repeated sentence(s) of {len(sentences)}"
-        return Rejection("repetitive", detail, text, salvage)
+        return Rejection("repetitive", detail, text, _salvage(" ".join(unique), prompt))
     markers = [m.group(0).lower() for m in _SEQUENCE.finditer(text)]
     thens = [m.group(0).lower() for m in _THEN.finditer(text)]
     if markers or len(thens) >= 2:
@@ -109,6 +125,30 @@ def check(text: str, finish_reason: str) -> Rejection | None:
         detail = f"{len(speech)} quoted utterance(s), {quoted} of {len(text)} chars"
         return Rejection("dialogue", detail, text, text)
     return None
+
+
+def _salvage(text: str, prompt: str) -> str | None:
+    """`text` if it passes, else what its own rejection salvages; None when too little is left."""
+    if len(text.split()) < MIN_WORDS:
+        return None
+    inner = check(text, "stop", prompt)
+    return text if inner is None else inner.salvage
+
+
+def _echoes(sentence: str, prompt: str) -> bool:
+    if _META.search(sentence):
+        return True
+    words = _WORD.findall(sentence.lower())
+    if not prompt or len(words) < ECHO_WORDS:
+        return False
+    shingles = _prompt_shingles(prompt)
+    return any(tuple(words[i : i + ECHO_WORDS]) in shingles for i in range(len(words) - ECHO_WORDS + 1))
+
+
+@functools.lru_cache(maxsize=32)
+def _prompt_shingles(prompt: str) -> frozenset[tuple[str, ...]]:
+    words = _WORD.findall(prompt.lower())
+    return frozenset(tuple(words[i : i + ECHO_WORDS]) for i in range(len(words) - ECHO_WORDS + 1))
 
 
 def _sentences(text: str) -> list[str]:

@@ -8,13 +8,13 @@ from typing import Self
 
 import grpc
 from pydantic import Field
-
+from storytelling.api.pools import PoolRegistry, builtin_pools, load_pool
 from storytelling.api.vocabulary import DEFAULT_PORTS
 from storytelling.llm import ChatEngine, EngineSpec, build_engine
 from storytelling.runtime.config import ServiceSettings
 from storytelling.runtime.service import Service
 from storytelling.story.core import Limits, Storyteller
-from storytelling.api.pools import PoolRegistry, builtin_pools, load_pool
+from storytelling.story.prompts import Mode
 from storytelling.story.servicer import StoryServicer
 from storytelling.v1 import story_pb2, story_pb2_grpc
 
@@ -30,6 +30,7 @@ class StorySettings(ServiceSettings):
         '"http://127.0.0.1:8000/v1", "model": "smollm2-135m"}}. Default: SmolLM2-135M embedded.',
     )
     default_engine: str = Field("embedded", description="Engine used when a request names none.")
+    default_mode: Mode = Field(Mode.COR_GUIDED, description="Prompting mode used when a request names none.")
     pool_files: list[Path] = Field(
         default_factory=list,
         description='Extra pools (CSV img_id,story or JSONL), named after the file: ["/data/clinic.csv"].',
@@ -68,6 +69,7 @@ class StoryService(Service):
         if pools.get("") is None:
             raise ValueError(f"default pool {settings.default_pool!r} is not among {pools.names()}")
         limits = Limits(
+            mode=settings.default_mode,
             temperature=settings.temperature,
             top_p=settings.top_p,
             max_tokens=settings.max_tokens,
