@@ -7,15 +7,16 @@ scheduler keeps per-call state): each engine owns one and callers serialise call
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from storytelling.render.prompts import ChunkedClipEncoder, TokenCount, encode_chunked
-from storytelling.render.tiny import RANDOM_MARKER, TINY_RANDOM, ensure_tiny_pipeline
+from storytelling.render.tiny import TINY_RANDOM, ensure_tiny_pipeline
+from storytelling.runtime.checkpoints import is_random
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,15 @@ class EngineConfig:
     height: int = 512
     dtype: str = "auto"  # auto: float16 on CUDA, float32 on CPU
     device: str = "auto"  # auto, cpu, cuda, cuda:N
+    variant: str = ""  # weight files to load ("fp16": *.fp16.safetensors); empty: the default ones
+    lora: tuple[LoraAdapter, ...] = ()  # fused into the pipeline at load
+
+
+@dataclass(frozen=True)
+class LoraAdapter:
+    name: str
+    path: str  # a local directory or file of LoRA weights (diffusers or kohya format)
+    scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,45 @@ class Output:
 OnStep = Callable[[list[int], int, int], bool | None]
 
 
+@dataclass(frozen=True)
+class LongEncoder:
+    """A text encoder that reads far more than CLIP's 77 tokens: T5 (SD3, FLUX, PixArt) or an LLM
+    (Z-Image, FLUX.2, Sana, Lumina 2). The pipeline takes `max_sequence_length` up to `window`."""
+
+    tokenizer: object
+    window: int
+    strategy: str  # "t5" or "llm" (Image.long_prompt_strategy)
+
+
+def long_encoder(pipe) -> LongEncoder | None:
+    """The pipeline's long-window encoder, found by its `max_sequence_length` argument; None for CLIP-only
+    pipelines (chunked instead) and pipelines that truncate."""
+    parameter = inspect.signature(type(pipe).__call__).parameters.get("max_sequence_length")
+    if parameter is None:
+        return None
+    for name in ("tokenizer_3", "tokenizer_2", "tokenizer"):  # SD3 keeps T5 third, FLUX second, PixArt first
+        tok = getattr(pipe, name, None)
+        if tok is not None and "T5" in type(tok).__name__:
+            return LongEncoder(tok, T5_MAX_TOKENS, "t5")
+    tok = getattr(pipe, "tokenizer", None)
+    if tok is None or "CLIP" in type(tok).__name__ or not isinstance(parameter.default, int):
+        return None
+    return LongEncoder(tok, parameter.default, "llm")
+
+
+def _fuse_lora(pipe, adapters: tuple[LoraAdapter, ...]) -> None:
+    """Loads the adapters, fuses them at their scales into the base weights (no per-step LoRA cost) and
+    drops the adapter layers."""
+    try:
+        for adapter in adapters:
+            pipe.load_lora_weights(adapter.path, adapter_name=adapter.name)
+    except ValueError as error:  # diffusers says "PEFT backend is required" without peft
+        raise ValueError(f"lora {adapter.name!r} ({adapter.path}): {error}") from error
+    pipe.set_adapters([a.name for a in adapters], adapter_weights=[a.scale for a in adapters])
+    pipe.fuse_lora(adapter_names=[a.name for a in adapters])
+    pipe.unload_lora_weights()
+
+
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -72,11 +121,6 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return getattr(torch, dtype)
 
 
-def is_random_checkpoint(model: str) -> bool:
-    """Checkpoints built by storytelling.render.tiny carry a marker: their pictures mean nothing."""
-    return (Path(model) / RANDOM_MARKER).is_file()
-
-
 class DiffusionEngine:
     """Loads a pipeline with `from_pretrained` (real checkpoint or tiny random one alike) and paints."""
 
@@ -87,14 +131,18 @@ class DiffusionEngine:
         self.device = resolve_device(config.device)
         self.dtype = resolve_dtype(config.dtype, self.device)
         self.model_path = str(ensure_tiny_pipeline()) if config.model == TINY_RANDOM else config.model
-        self.random_weights = is_random_checkpoint(self.model_path)
-        pipe = diffusers.AutoPipelineForText2Image.from_pretrained(self.model_path, dtype=self.dtype)
+        self.random_weights = is_random(self.model_path)
+        options = {"variant": config.variant} if config.variant else {}
+        pipe = diffusers.AutoPipelineForText2Image.from_pretrained(self.model_path, dtype=self.dtype, **options)
+        if config.lora:
+            _fuse_lora(pipe, config.lora)
         if config.scheduler:
             pipe.scheduler = getattr(diffusers, config.scheduler).from_config(pipe.scheduler.config)
         pipe.set_progress_bar_config(disable=True)
         self.pipe = pipe.to(self.device)
         self.clips = self._chunked_encoders(pipe)
-        self.t5 = self._t5_tokenizer(pipe)
+        self.long = long_encoder(pipe)
+        self._call_options = set(inspect.signature(type(pipe).__call__).parameters)
         log.info("loaded %s (%s) on %s as %s", self.model_path, type(pipe).__name__, self.device, self.dtype)
 
     @staticmethod
@@ -112,24 +160,14 @@ class DiffusionEngine:
         penultimate = hasattr(pipe, "text_encoder_2")  # SDXL (and its refiner) read the penultimate layer
         return [ChunkedClipEncoder(tok, enc, penultimate) for tok, enc in pairs]
 
-    @staticmethod
-    def _t5_tokenizer(pipe):
-        for name in (
-            "tokenizer_3",
-            "tokenizer_2",
-            "tokenizer",
-        ):  # SD3 keeps T5 third, FLUX second, PixArt first
-            tok = getattr(pipe, name, None)
-            if tok is not None and "T5" in type(tok).__name__:
-                return tok
-        return None
-
     def count_tokens(self, prompt: str) -> TokenCount:
         if self.clips:
             return self.clips[0].count(prompt)
-        if self.t5 is not None:
-            n = len(self.t5(prompt, truncation=False).input_ids)
-            return TokenCount(prompt_tokens=n, encoded_tokens=min(n, T5_MAX_TOKENS), strategy="t5")
+        if self.long is not None:
+            n = len(self.long.tokenizer(prompt, truncation=False).input_ids)
+            return TokenCount(
+                prompt_tokens=n, encoded_tokens=min(n, self.long.window), strategy=self.long.strategy
+            )
         # Any other pipeline truncates to its tokenizer's window, and the counts say so.
         tok = self.pipe.tokenizer
         n = len(tok(prompt, add_special_tokens=False, truncation=False).input_ids)
@@ -177,10 +215,11 @@ class DiffusionEngine:
             kwargs.update(self._chunked_embeddings(batch, windows))
         else:
             kwargs["prompt"] = [j.prompt for j in batch]
-            kwargs["negative_prompt"] = [j.negative_prompt for j in batch]
-            if self.t5 is not None:
-                longest = max(len(self.t5(j.prompt).input_ids) for j in batch)
-                kwargs["max_sequence_length"] = min(T5_MAX_TOKENS, max(longest, 77))
+            if "negative_prompt" in self._call_options:  # FLUX.2 has none
+                kwargs["negative_prompt"] = [j.negative_prompt for j in batch]
+            if self.long is not None and self.long.strategy == "t5":
+                longest = max(len(self.long.tokenizer(j.prompt).input_ids) for j in batch)
+                kwargs["max_sequence_length"] = min(self.long.window, max(longest, 77))
         if on_step is not None:
 
             def callback(pipe, step: int, timestep, tensors: dict) -> dict:

@@ -32,7 +32,7 @@ import triton_python_backend_utils as pb_utils
 # local stack) resolves `storytelling.render` as the installed package does in a production image.
 sys.path.extend(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in sys.path)
 
-from storytelling.render.diffusion import DiffusionEngine, EngineConfig, Job  # noqa: E402
+from storytelling.render.diffusion import DiffusionEngine, EngineConfig, Job, LoraAdapter  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,12 @@ def _device(args: dict, requested: str) -> str:
     if args.get("model_instance_kind") == "GPU":
         return f"cuda:{args['model_instance_device_id']}"
     return "auto"
+
+
+def _lora(value: str) -> tuple[LoraAdapter, ...]:
+    """The `lora` parameter: JSON {name: {"path": ..., "scale": ...}}; empty for none."""
+    adapters = json.loads(value) if value.strip() else {}
+    return tuple(LoraAdapter(name, a["path"], float(a.get("scale", 1.0))) for name, a in adapters.items())
 
 
 def _column(request, name: str, rows: int) -> list | None:
@@ -118,6 +124,8 @@ class TritonPythonModel:
                 height=int(params.get("height", 512)),
                 dtype=params.get("dtype", "auto"),
                 device=_device(args, params.get("device", "auto")),
+                variant=params.get("variant", ""),
+                lora=_lora(params.get("lora", "")),
             )
         )
 
