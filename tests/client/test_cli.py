@@ -215,6 +215,7 @@ _STAND_IN = textwrap.dedent("""
     @dataclasses.dataclass(frozen=True)
     class StackOptions:
         data_dir: pathlib.Path
+        profile: str = "offline"
         ephemeral_ports: bool = False
 
     class LocalStack(contextlib.ExitStack):
@@ -236,8 +237,8 @@ _STAND_IN = textwrap.dedent("""
         await server.stop(grace=1)
 
     if __name__ == "__main__":
-        assert sys.argv[1] == "up"
-        asyncio.run(main(int(sys.argv[2]), pathlib.Path(sys.argv[3])))
+        assert sys.argv[1:4] == ["up", "--profile", "offline"], sys.argv
+        asyncio.run(main(int(sys.argv[4]), pathlib.Path(sys.argv[5])))
 """)
 
 
@@ -254,7 +255,7 @@ def test_paint_embedded_runs_the_job_on_a_stack_of_its_own(tmp_path: Path) -> No
     paths = _stand_in(tmp_path)
     result = storytelling("paint", "--embedded", "--data-dir", str(tmp_path / "runs"), pythonpath=paths)
     assert result.returncode == 0, result.stderr
-    assert "starting the local stack (embedded default" in result.stderr
+    assert "starting the local stack (profile offline" in result.stderr
     job_id = result.stdout.split()[1]
     assert (
         result.stdout.splitlines()[-1]

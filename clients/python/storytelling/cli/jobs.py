@@ -12,7 +12,7 @@ from storytelling.api import vocabulary
 from storytelling.api.gallery import write_gallery
 from storytelling.cli.connection import channel_options
 from storytelling.cli.display import BarDisplay, LineDisplay, stage_line, summary_line
-from storytelling.cli.stack import embedded_stack
+from storytelling.cli.stack import DEFAULT_PROFILE, embedded_stack
 from storytelling.client import ChannelOptions, Client, JobProgress, job_spec
 from storytelling.v1 import common_pb2, pipeline_pb2
 
@@ -58,7 +58,12 @@ def add_parsers(commands: argparse._SubParsersAction, common: argparse.ArgumentP
     paint.add_argument(
         "--embedded",
         action="store_true",
-        help="start the local stack (embedded default) for this job and stop it afterwards",
+        help="start the local stack (the offline profile) for this job and stop it afterwards",
+    )
+    paint.add_argument(
+        "--profile",
+        default="",
+        help="start the local stack with this model profile for the job (implies --embedded)",
     )
     paint.add_argument("--data-dir", type=Path, default=Path("runs"), help="jobs and logs with --embedded")
     paint.set_defaults(func=paint_command)
@@ -120,11 +125,11 @@ def paint_command(args: argparse.Namespace) -> int:
         skip_render=args.skip_render,
         skip_evaluation=args.skip_evaluation,
     )
-    if not args.embedded:
+    if not (args.embedded or args.profile):
         return _paint(spec, args.address, channel_options(args), args)
     if args.detach:
         raise ValueError("--detach cannot be used with --embedded, which stops the stack when the job ends")
-    with embedded_stack(args.data_dir) as address:  # plaintext on loopback, no tokens
+    with embedded_stack(args.data_dir, args.profile or DEFAULT_PROFILE) as address:  # loopback, no tokens
         return _paint(spec, address, ChannelOptions(token=None), args)
 
 
@@ -144,7 +149,7 @@ def _paint(
                 progress.update(event)
                 display.show(progress, event)
         except KeyboardInterrupt:
-            if args.embedded:
+            if args.embedded or args.profile:
                 print(
                     f"\nstopping the local stack; job {job.id} resumes when the stack next starts "
                     f"with --data-dir {args.data_dir}"
@@ -182,6 +187,9 @@ def _print_outcome(job: pipeline_pb2.Job, failed: list[pipeline_pb2.Item]) -> No
         print(
             f"  ... {job.items_failed - len(failed)} more: storytelling status {job.id} --item-state failed"
         )
+    summary = job.summary
+    if summary.alignment_status.random_weights or summary.complexity_status.random_weights:
+        print("  alignment and complexity come from random weights: plumbing only, the numbers mean nothing")
     gallery = gallery_of(job)
     if gallery is not None:
         print(f"gallery: {gallery}")

@@ -1,9 +1,11 @@
-"""`storytelling stack up|down|status`: delegates to `storytelling.stack.local`, the local stack launcher.
+"""`storytelling stack up|down|status|fetch|plan`: delegates to `storytelling.stack.local`, the local
+stack launcher.
 
 The launcher ships with the services distribution, not with this SDK, so it is looked up only when
-these commands run. `up` runs `python -m storytelling.stack.local up` in the foreground, or detached in
-its own process group with a pid file that `down` uses to stop it (SIGTERM, then SIGKILL). `status`
-reads the launcher's status file: each process's state, restarts and last exit.
+these commands run. `up --profile NAME` runs `python -m storytelling.stack.local up` with that model
+profile in the foreground, or detached in its own process group with a pid file that `down` uses to stop
+it (SIGTERM, then SIGKILL). `status` reads the launcher's status file: each process's state, restarts and
+last exit. `fetch` downloads a profile's models; `plan` prints its memory plan.
 """
 
 from __future__ import annotations
@@ -31,10 +33,14 @@ def _state_dir() -> Path:
     return Path(os.environ.get("STORYTELLING_CACHE_DIR", Path.home() / ".cache" / "storytelling"))
 
 
+DEFAULT_PROFILE = "offline"  # the embedded default; deploy/profiles has the others
+
+
 def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     stack = commands.add_parser("stack", help="start or stop the local stack of services")
-    actions = stack.add_subparsers(dest="action", required=True, metavar="{up,down,status}")
+    actions = stack.add_subparsers(dest="action", required=True, metavar="{up,down,status,fetch,plan}")
     up = actions.add_parser("up", parents=[common], help="start every service on this machine")
+    _profile_argument(up)
     up.add_argument("--detach", action="store_true", help="run in the background and return once it serves")
     up.add_argument(
         "--wait", type=float, default=600.0, help="seconds to wait for the orchestrator (--detach)"
@@ -56,6 +62,19 @@ def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentPa
         "--status-file", type=Path, default=default_status_path(), help="the launcher's --status-file"
     )
     status.set_defaults(func=status_command)
+    fetch = actions.add_parser("fetch", help="download (or build) every model of a profile")
+    plan = actions.add_parser("plan", help="validate a profile and print its GPU memory plan")
+    for action in (fetch, plan):
+        _profile_argument(action)
+        action.set_defaults(func=delegate_command)
+
+
+def _profile_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        help="model profile: offline (default), cpu-engines, gpu-24gb, gpu-80gb, remote, or a file path",
+    )
 
 
 class StackError(Exception):
@@ -75,17 +94,22 @@ def _require_launcher() -> None:
 
 
 @contextlib.contextmanager
-def embedded_stack(data_dir: Path) -> Iterator[str]:
-    """Runs the local stack (embedded default, free ports) in this process's lifetime; yields the
-    orchestrator's address. Used by `paint --embedded`, which `make run` calls."""
+def embedded_stack(data_dir: Path, profile: str = DEFAULT_PROFILE) -> Iterator[str]:
+    """Runs the local stack of `profile` (free ports) in this process's lifetime; yields the orchestrator's
+    address. Used by `paint --embedded` / `paint --profile`, which `make run` calls."""
     _require_launcher()
     local = importlib.import_module(MODULE)
-    print(f"starting the local stack (embedded default; logs in {data_dir / 'logs'})...", file=sys.stderr)
+    print(f"starting the local stack (profile {profile}; logs in {data_dir / 'logs'})...", file=sys.stderr)
     # SIGTERM unwinds like Ctrl-C, so the stack is stopped on the way out instead of left running.
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    options = local.StackOptions(data_dir=data_dir, profile=profile, ephemeral_ports=True)
     try:
-        with local.LocalStack(local.StackOptions(data_dir=data_dir, ephemeral_ports=True)) as running:
-            yield running.up()["orchestrator"]
+        with local.LocalStack(options) as running:
+            try:
+                address = running.up()["orchestrator"]
+            except (RuntimeError, TimeoutError) as error:  # an engine or service died while starting
+                raise StackError(f"the local stack did not start: {error}") from None
+            yield address
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -97,7 +121,13 @@ def _interrupt(signum: int, frame: object) -> None:
 def _command(args: argparse.Namespace) -> list[str]:
     _require_launcher()
     extra = args.stack_args[1:] if args.stack_args[:1] == ["--"] else args.stack_args
-    return [sys.executable, "-m", MODULE, "up", *extra]
+    return [sys.executable, "-m", MODULE, "up", "--profile", args.profile, *extra]
+
+
+def delegate_command(args: argparse.Namespace) -> int:
+    """`fetch` and `plan` run in the launcher, which owns profiles and models."""
+    _require_launcher()
+    return subprocess.run([sys.executable, "-m", MODULE, args.action, "--profile", args.profile]).returncode
 
 
 def up_command(args: argparse.Namespace) -> int:

@@ -1,19 +1,18 @@
-"""The local stack: every service, and optionally the real engines, as local processes.
+"""The local stack: every service, and the engines of a model profile, as local processes.
 
-`python -m storytelling.stack.local up` starts them in dependency order, waits until each is healthy,
-prints the endpoints, then supervises them (`supervisor.py`): a service or engine that crashes is started
+`python -m storytelling.stack.local up --profile NAME` loads the profile (deploy/profiles/NAME.yaml),
+checks its GPU memory plan against this machine, fetches its models (hub ids download on first use,
+builtins are built, local paths are checked), starts its engines side by side (vLLM servers, a Triton
+painter), then the story, render and evaluation services together, then the orchestrator, and prints
+the endpoints. It then supervises them (`supervisor.py`): a service or engine that crashes is started
 again on the same ports, with backoff, and a crash loop stops the stack with the reason. The status of
 every process is kept in a status file that `storytelling stack status` shows. On Ctrl-C or SIGTERM it
 stops everything in reverse order. Every child runs in its own process group and is told by the kernel
 to stop if this launcher dies, so nothing is left behind.
 
-Two profiles:
-- embedded (default): the story service runs SmolLM2-135M in-process, the render service paints the
-  offline storyboard sketch (no image weights ship in any package), the evaluation service runs what needs
-  no VLM. Works on a laptop with no network.
-- engines (`--engines`): also starts vLLM (CPU build) serving SmolLM2-135M for the story and evaluation
-  services, and Triton serving the tiny random diffusers pipeline for the render service: the production
-  topology, with plumbing-only image weights.
+`fetch --profile NAME` only fetches the models (for a machine that will run offline later), and
+`plan --profile NAME` only validates the profile and prints its memory plan. A profile or model that
+cannot be used stops the launcher before anything starts, with one line saying what to do.
 
 Plaintext on loopback by default. `--tls-cert/--tls-key/--tls-ca` serve every service over TLS,
 `--tokens-file` makes every service check bearer tokens (the orchestrator sends `--service-token-file`'s
@@ -25,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -38,12 +36,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-
+from storytelling.api.credentials import channel_credentials
 from storytelling.api.stackstatus import ChildStatus, StackStatus, default_status_path, write_status
 from storytelling.api.vocabulary import DEFAULT_PORTS
-from storytelling.api.credentials import channel_credentials
 from storytelling.runtime.process import ServiceProcess, free_port, lost_port_race, start_service_process
+from storytelling.stack.models import ModelError, ResolvedModel, check_gpu, detect_gpus, resolve_profile
+from storytelling.stack.profiles import DEFAULT_PROFILE, Profile, ProfileError, load_profile, profile_names
 from storytelling.stack.supervisor import DEFAULT_POLICY, Child, RestartPolicy, Supervisor
+from storytelling.stack.wiring import (
+    EnginePlan,
+    ServiceConfig,
+    check_environment,
+    plan_engines,
+    service_configs,
+)
+
+PAINTER_MODELS = ["painter", "painter_stream"]
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,7 @@ class StackSecurity:
 @dataclass(frozen=True)
 class StackOptions:
     data_dir: Path = Path("runs")
-    engines: bool = False
+    profile: str = DEFAULT_PROFILE  # a name in deploy/profiles or a path to a profile file
     prometheus: bool = False
     ephemeral_ports: bool = False
     log_dir: Path | None = None
@@ -94,16 +102,31 @@ class StackOptions:
 
 @dataclass
 class Engines:
-    """Engine processes and what the services need to reach them."""
+    """Engine processes of a profile and what the services need to reach them."""
 
-    stoppers: list = field(default_factory=list)
+    stoppers: list[Callable[[], None]] = field(default_factory=list)
     # The engine processes, for the supervisor: each restarts on its own ports.
     children: list[Child] = field(default_factory=list)
-    story_args: list[str] = field(default_factory=list)
-    evaluation_args: list[str] = field(default_factory=list)
-    render_args: list[str] = field(default_factory=list)
+    vllm_urls: dict[str, str] = field(default_factory=dict)  # role owning the server -> …/v1
+    triton_url: str = ""
     endpoints: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, str] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        for stop in reversed(self.stoppers):
+            with contextlib.suppress(Exception):
+                stop()
+        self.stoppers.clear()
+
+
+def prepare(profile_name: str) -> tuple[Profile, dict[str, ResolvedModel], EnginePlan]:
+    """Loads the profile, checks the GPU against its plan and fetches its models: everything that can fail
+    before a process starts. Raises ProfileError or ModelError with one line saying what to do."""
+    profile = load_profile(profile_name)
+    check_environment(profile)
+    gpu = check_gpu(profile, detect_gpus())
+    models = resolve_profile(profile)
+    return profile, models, plan_engines(profile, models, gpu)
 
 
 class LocalStack:
@@ -113,15 +136,16 @@ class LocalStack:
         self.services: dict[str, ServiceProcess] = {}
         self.engines = Engines()
         self.prometheus = None
-        self._args: dict[str, list[str]] = {}
+        self.profile: Profile | None = None
+        self._configs: dict[str, ServiceConfig] = {}
 
     def _ports(self, name: str) -> tuple[int, int]:
         if self.options.ephemeral_ports:
             return free_port(), free_port()
         return DEFAULT_PORTS[name].grpc, DEFAULT_PORTS[name].metrics
 
-    def _start(self, name: str, args: list[str]) -> ServiceProcess:
-        self._args[name] = args
+    def _start(self, name: str, config: ServiceConfig) -> ServiceProcess:
+        self._configs[name] = config
         proc = self.services[name] = self._spawn(name, *self._ports(name))
         return proc
 
@@ -134,9 +158,11 @@ class LocalStack:
 
     def _spawn(self, name: str, port: int, metrics_port: int) -> ServiceProcess:
         security = self.options.security
+        config = self._configs[name]
         return start_service_process(
             f"storytelling.{name}",
-            args=[*self._args[name], *(security.service_args(name) if security else [])],
+            args=[*config.args, *(security.service_args(name) if security else [])],
+            env=config.env,
             port=port,
             metrics_port=metrics_port,
             log_path=self.log_dir / f"{name}.log",
@@ -161,7 +187,7 @@ class LocalStack:
         ]
         return Supervisor([*self.engines.children, *services], policy, on_change=on_change)
 
-    def _wait(self, name: str, args: list[str]) -> None:
+    def _wait(self, name: str, config: ServiceConfig) -> None:
         """Waits for SERVING; on ephemeral ports, starts again if another process took a port first."""
         for attempt in range(3):
             try:
@@ -172,32 +198,32 @@ class LocalStack:
                 proc.stop()
                 if attempt == 2 or not (self.options.ephemeral_ports and lost_port_race(proc)):
                     raise
-                self._start(name, args)
+                self._start(name, config)
 
     def up(self) -> dict[str, str]:
-        """Starts engines, then story, render and evaluation together, then the orchestrator."""
+        """Prepares the profile, starts its engines, then story, render and evaluation together, then the
+        orchestrator. Raises ProfileError or ModelError before anything starts if the profile cannot run."""
+        profile, models, plan = prepare(self.options.profile)
+        self.profile = profile
         try:
-            if self.options.engines:
-                self.engines = start_engines(self.log_dir)
-            backends = {
-                "story": self.engines.story_args,
-                "render": self.engines.render_args,
-                "evaluation": self.engines.evaluation_args,
-            }
-            for name, args in backends.items():
-                self._start(name, args)
-            for name, args in backends.items():
-                self._wait(name, args)
-            orchestrator = [
-                "--data-dir",
-                str(self.options.data_dir),
-                "--story-address",
-                self.services["story"].address,
-                "--render-address",
-                self.services["render"].address,
-                "--evaluation-address",
-                self.services["evaluation"].address,
-            ]
+            self.engines = start_engines(plan, self.log_dir)
+            configs = service_configs(profile, models, self.engines.vllm_urls, self.engines.triton_url)
+            for name, config in configs.items():
+                self._start(name, config)
+            for name, config in configs.items():
+                self._wait(name, config)
+            orchestrator = ServiceConfig(
+                [
+                    "--data-dir",
+                    str(self.options.data_dir),
+                    "--story-address",
+                    self.services["story"].address,
+                    "--render-address",
+                    self.services["render"].address,
+                    "--evaluation-address",
+                    self.services["evaluation"].address,
+                ]  # fmt: skip
+            )
             self._start("orchestrator", orchestrator)
             self._wait("orchestrator", orchestrator)
             if self.options.prometheus:
@@ -225,10 +251,7 @@ class LocalStack:
             self.prometheus = None
         for name in reversed(list(self.services)):
             self.services.pop(name).stop()
-        for stop in reversed(self.engines.stoppers):
-            with contextlib.suppress(Exception):
-                stop()
-        self.engines.stoppers.clear()
+        self.engines.stop()
 
     def __enter__(self) -> LocalStack:
         return self
@@ -237,58 +260,72 @@ class LocalStack:
         self.down()
 
 
-def start_engines(log_dir: Path) -> Engines:
-    """Starts vLLM with SmolLM2-135M and Triton with the tiny random painter (plumbing only)."""
-    from storytelling.llm.smollm2 import materialize
-    from storytelling.render.tiny import ensure_tiny_pipeline
+def start_engines(plan: EnginePlan, log_dir: Path) -> Engines:
+    """Launches every engine of the plan at once (vLLM servers load slowly), then waits for each; on any
+    failure, or Ctrl-C, stops all of them. Each engine is a supervised child that restarts on its ports."""
     from storytelling.stack import triton, vllm
 
     engines = Engines()
     log_dir.mkdir(parents=True, exist_ok=True)
+    waits: list[Callable[[], None]] = []
     try:
-        llm_path = materialize()
-        llm = [vllm.start_vllm(llm_path, "smollm2-135m", log_path=log_dir / "vllm.log")]
-        port = llm[0].port
+        for launch in plan.vllm:
+            log_path = log_dir / f"vllm-{launch.role}.log"
+            llm = [
+                vllm.start_vllm(
+                    launch.path, launch.served_name, log_path=log_path, wait=False, **launch.options
+                )
+            ]  # type: ignore[arg-type]
+            port = llm[0].port
 
-        def restart_llm() -> None:
-            llm[0].stop()
-            llm[0] = vllm.start_vllm(llm_path, "smollm2-135m", log_path=log_dir / "vllm.log", port=port)
+            def restart_llm(llm=llm, launch=launch, log_path=log_path, port=port) -> None:
+                llm[0].stop()
+                llm[0] = vllm.start_vllm(
+                    launch.path, launch.served_name, log_path=log_path, port=port, **launch.options
+                )  # type: ignore[arg-type]
 
-        engines.stoppers.append(lambda: llm[0].stop())
-        engines.children.append(Child("vllm", lambda: llm[0].process, restart_llm, llm[0].base_url))
-        spec = json.dumps({"vllm": {"kind": "openai", "base_url": llm[0].base_url, "model": "smollm2-135m"}})
-        engines.story_args = ["--engines", spec, "--default-engine", "vllm"]
-        engines.evaluation_args = ["--extractors", spec, "--default-extractor", "vllm"]
-        engines.endpoints["vllm"] = llm[0].base_url
-        engines.metrics["vllm"] = f"127.0.0.1:{port}"
-
-        workdir = Path(tempfile.mkdtemp(prefix="triton-", dir=log_dir))
-        models = ["painter", "painter_stream"]
-        parameters = {m: {"model": str(ensure_tiny_pipeline())} for m in models}
-        repository = triton.prepare_repository(workdir / "model_repository", parameters, models=models)
-        painter = [triton.start(repository, models, workdir)]
-        server = painter[0]
-
-        def restart_triton() -> None:
-            painter[0].stop()
-            painter[0] = triton.start(
-                repository,
-                models,
-                workdir,
-                http_port=server.http_port,
-                grpc_port=server.grpc_port,
-                metrics_port=server.metrics_port,
+            engines.stoppers.append(lambda llm=llm: llm[0].stop())
+            engines.children.append(
+                Child(f"vllm-{launch.role}", lambda llm=llm: llm[0].process, restart_llm, llm[0].base_url)
             )
+            timeout = float(launch.options["startup_timeout"])  # type: ignore[arg-type]
+            waits.append(lambda server=llm[0], timeout=timeout: server.wait_ready(timeout))
+            engines.vllm_urls[launch.role] = llm[0].base_url
+            engines.endpoints[f"vllm ({launch.role}: {launch.served_name})"] = llm[0].base_url
+            engines.metrics[f"vllm-{launch.role}"] = f"127.0.0.1:{port}"
+        if plan.triton is not None:
+            workdir = Path(tempfile.mkdtemp(prefix="triton-", dir=log_dir))
+            parameters = dict.fromkeys(PAINTER_MODELS, plan.triton)
+            repository = triton.prepare_repository(
+                workdir / "model_repository", parameters, models=PAINTER_MODELS
+            )
+            painter = [triton.start(repository, PAINTER_MODELS, workdir, wait=False)]
+            server = painter[0]
 
-        engines.stoppers.append(lambda: painter[0].stop())
-        engines.children.append(Child("triton", lambda: painter[0].process, restart_triton, server.grpc_url))
-        engines.render_args = ["--triton-url", server.grpc_url, "--default-painter", "triton"]
-        engines.endpoints["triton"] = server.grpc_url
-        engines.metrics["triton"] = server.metrics_url.removeprefix("http://").removesuffix("/metrics")
+            def restart_triton() -> None:
+                painter[0].stop()
+                painter[0] = triton.start(
+                    repository,
+                    PAINTER_MODELS,
+                    workdir,
+                    http_port=server.http_port,
+                    grpc_port=server.grpc_port,
+                    metrics_port=server.metrics_port,
+                    ready_timeout=600.0,
+                )
+
+            engines.stoppers.append(lambda: painter[0].stop())
+            engines.children.append(
+                Child("triton", lambda: painter[0].process, restart_triton, server.grpc_url)
+            )
+            waits.append(lambda: server.wait_ready(600.0))
+            engines.triton_url = server.grpc_url
+            engines.endpoints["triton"] = server.grpc_url
+            engines.metrics["triton"] = server.metrics_url.removeprefix("http://").removesuffix("/metrics")
+        for wait in waits:
+            wait()
     except BaseException:
-        for stop in reversed(engines.stoppers):
-            with contextlib.suppress(Exception):
-                stop()
+        engines.stop()
         raise
     return engines
 
@@ -301,9 +338,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     actions = parser.add_subparsers(dest="action", required=True)
     up = actions.add_parser("up", help="start the stack in the foreground; Ctrl-C or SIGTERM stops it")
+    fetch = actions.add_parser("fetch", help="download or build every model of a profile, then exit")
+    plan = actions.add_parser("plan", help="validate a profile and print its memory plan, then exit")
+    for action in (up, fetch, plan):
+        action.add_argument(
+            "--profile",
+            default=DEFAULT_PROFILE,
+            help=f"profile name ({', '.join(profile_names())}) or path to a profile file",
+        )
     up.add_argument("--data-dir", type=Path, default=StackOptions.data_dir, help="jobs, artifacts and logs")
     up.add_argument(
-        "--engines", action="store_true", help="also run vLLM and Triton (the production topology)"
+        "--engines", action="store_true", help="shorthand for --profile cpu-engines (vLLM and Triton on CPU)"
     )
     up.add_argument("--prometheus", action="store_true", help="also run Prometheus scraping every process")
     up.add_argument("--ephemeral-ports", action="store_true", help="free ports instead of the defaults")
@@ -331,11 +376,34 @@ def main(argv: list[str] | None = None) -> int:
     secure.add_argument("--tls-client-key", type=Path, help="its private key")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    security = None
+    try:
+        if args.action == "plan":
+            print(describe_plan(load_profile(args.profile)))
+            return 0
+        if args.action == "fetch":
+            profile, models, _ = prepare(args.profile)
+            for role, model in models.items():
+                print(f"{role:<12} {model.source} -> {model.path} ({model.weights_gib:.2f} GiB)")
+            return 0
+        profile_name = "cpu-engines" if args.engines else args.profile
+        options = StackOptions(
+            args.data_dir,
+            profile_name,
+            args.prometheus,
+            args.ephemeral_ports,
+            security=_security(parser, args),
+        )
+        return _run(options, args.status_file, RestartPolicy(max_restarts=args.max_restarts))
+    except (ProfileError, ModelError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _security(parser: argparse.ArgumentParser, args: argparse.Namespace) -> StackSecurity | None:
     if args.tls_cert or args.tls_key or args.tls_ca:
         if not (args.tls_cert and args.tls_key and args.tls_ca):
             parser.error("--tls-cert, --tls-key and --tls-ca go together")
-        security = StackSecurity(
+        return StackSecurity(
             args.tls_cert,
             args.tls_key,
             args.tls_ca,
@@ -344,30 +412,53 @@ def main(argv: list[str] | None = None) -> int:
             args.tls_client_cert,
             args.tls_client_key,
         )
-    elif args.tokens_file or args.tls_client_cert:
+    if args.tokens_file or args.tls_client_cert:
         parser.error("--tokens-file and --tls-client-cert need TLS (--tls-cert, --tls-key, --tls-ca)")
+    return None
 
+
+def describe_plan(profile: Profile) -> str:
+    lines = [f"profile {profile.name} ({profile.device}): {profile.description}"]
+    for role in ("storyteller", "extractor", "judge"):
+        found = profile.engine_of(role)
+        if found is None:
+            lines.append(f"  {role:<12} none (its evaluators report not run)")
+        elif found[0] != role:
+            lines.append(f"  {role:<12} uses the {found[0]}'s engine")
+        else:
+            model = found[1]
+            lines.append(f"  {role:<12} {model.engine}: {model.model or model.endpoint}")
+    painter = profile.painter
+    lines.append(f"  {'painter':<12} {painter.engine}: {painter.model or painter.endpoint or 'storyboard'}")
+    if profile.gpu is not None:
+        shares = profile.gpu_shares()
+        used = sum(shares.values()) + profile.gpu.reserve_gib
+        parts = ", ".join(f"{role} {share:g}" for role, share in shares.items())
+        lines.append(
+            f"  GPU plan: {parts}, reserve {profile.gpu.reserve_gib:g} = {used:g} of "
+            f"{profile.gpu.memory_gib:g} GiB"
+        )
+    return "\n".join(lines)
+
+
+def _run(options: StackOptions, status_path: Path, policy: RestartPolicy) -> int:
     stop = threading.Event()
+    running = threading.Event()
 
     def on_signal(*_: object) -> None:
         if not running.is_set():
             raise KeyboardInterrupt  # still starting: unwind `up`, which stops what it started
         stop.set()
 
-    running = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
-    options = StackOptions(
-        args.data_dir, args.engines, args.prometheus, args.ephemeral_ports, security=security
-    )
-    status = StatusFile(args.status_file)
+    status = StatusFile(status_path)
     status.update("starting")
     reason = ""
     try:
         with LocalStack(options) as stack:
             endpoints = stack.up()
             running.set()
-            policy = RestartPolicy(max_restarts=args.max_restarts)
             reason = _serve_until(stop, stack, endpoints, stack.supervise(policy, status.children), status)
             status.update("stopping", reason)
     except KeyboardInterrupt:
@@ -411,7 +502,8 @@ def _serve_until(
 ) -> str:
     """Supervises until Ctrl-C or SIGTERM (returns "") or a crash loop (returns why)."""
     width = max(map(len, endpoints))
-    print("StorytellingPainter local stack is up:", flush=True)
+    profile = stack.profile.name if stack.profile else stack.options.profile
+    print(f"StorytellingPainter local stack is up (profile {profile}):", flush=True)
     for name, url in endpoints.items():
         print(f"  {name:<{width}}  {url}", flush=True)
     print(f"  {'logs':<{width}}  {stack.log_dir}", flush=True)

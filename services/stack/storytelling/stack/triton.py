@@ -181,8 +181,10 @@ def start(
     ready_timeout: float = 120.0,
     args: list[str] | None = None,
     host: str = "127.0.0.1",
+    wait: bool = True,
 ) -> TritonServer:
-    """Starts tritonserver with explicit model control, loading `models`, and waits until they are ready.
+    """Starts tritonserver with explicit model control, loading `models`, and waits until they are ready
+    (with `wait=False` it returns at once: call `wait_ready`).
 
     `host` is the loopback address to bind (127.0.0.2... let several servers share one port, as replicas
     of one Service do on their pod addresses)."""
@@ -222,7 +224,8 @@ def start(
     server = TritonServer(
         process, ports["http"], ports["grpc"], ports["metrics"], log_path, list(models), host
     )
-    server.wait_ready(ready_timeout)
+    if wait:
+        server.wait_ready(ready_timeout)
     return server
 
 

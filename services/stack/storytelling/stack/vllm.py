@@ -53,6 +53,31 @@ class VLLMServer:
         except OSError:
             return ""
 
+    def wait_ready(self, timeout: float) -> None:
+        """Blocks until the server answers /health and lists the model; raises with the log's tail if it
+        exits first or takes longer than `timeout`."""
+        deadline = time.monotonic() + timeout
+        root = f"http://{self.host}:{self.port}"
+        with httpx.Client(timeout=5.0) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(
+                        f"vLLM serving {self.served_model_name} exited with code {self.process.returncode} "
+                        f"before becoming ready; log {self.log_path}:\n{self.log_tail()}"
+                    )
+                try:
+                    if client.get(f"{root}/health").status_code == 200:
+                        models = client.get(f"{root}/v1/models").json()
+                        if any(m.get("id") == self.served_model_name for m in models.get("data", [])):
+                            return
+                except httpx.TransportError:
+                    pass
+                time.sleep(1.0)
+        raise TimeoutError(
+            f"vLLM serving {self.served_model_name} not ready after {timeout:.0f} s; "
+            f"log {self.log_path}:\n{self.log_tail()}"
+        )
+
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM to the whole process group, SIGKILL after `timeout`; idempotent."""
         if self._stopped:
@@ -89,12 +114,17 @@ def start_vllm(
     extra_args: list[str] | tuple[str, ...] = (),
     startup_timeout: float = 300.0,
     log_path: Path | None = None,
+    device: str = "cpu",
+    gpu_memory_utilization: float | None = None,
+    wait: bool = True,
 ) -> VLLMServer:
     """Starts `vllm.entrypoints.openai.api_server` serving `model_dir` and waits until it is ready.
 
     The default context (4096) fits a CoR-guided prompt (about 1000 tokens with three exemplars) plus a
-    story; the KV cache is capped at `kv_cache_gib` either way. `eager` skips the compile warm-up: ready
-    in about a minute instead of two and a half on two cores.
+    story. On `device="cpu"` (the CPU build) the KV cache is capped at `kv_cache_gib`, and `eager` skips
+    the compile warm-up: ready in about a minute instead of two and a half on two cores. On `"cuda"` (the
+    CUDA build, `make venv GPU=1`) the server may use `gpu_memory_utilization` of the GPU's memory.
+    With `wait=False` it returns at once; call `wait_ready` (several servers then start side by side).
     """
     port = port or free_port()
     log_path = log_path or Path(tempfile.mkstemp(prefix="vllm-", suffix=".log")[1])
@@ -106,44 +136,27 @@ def start_vllm(
         "--port", str(port),
         "--max-model-len", str(max_model_len),
         "--dtype", dtype,
-        *CPU_ARGS,
+        *(CPU_ARGS if device == "cpu" else ()),
+        *(["--gpu-memory-utilization", str(gpu_memory_utilization)] if gpu_memory_utilization else []),
         *(["--enforce-eager"] if eager else []),
         *extra_args,
     ]  # fmt: skip
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": str(kv_cache_gib), "HF_HUB_OFFLINE": "1"}
+    env = dict(os.environ)
+    if device == "cpu":
+        env["VLLM_CPU_KVCACHE_SPACE"] = str(kv_cache_gib)
     env.pop("PYTHONPATH", None)  # the vLLM venv must not see our venv's packages
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
     server = VLLMServer(process=process, port=port, served_model_name=served_model_name, log_path=log_path)
-    try:
-        _wait_ready(server, startup_timeout)
-    except BaseException:
-        server.stop()
-        raise
+    if wait:
+        try:
+            server.wait_ready(startup_timeout)
+        except BaseException:
+            server.stop()
+            raise
     return server
-
-
-def _wait_ready(server: VLLMServer, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    root = f"http://{server.host}:{server.port}"
-    with httpx.Client(timeout=5.0) as client:
-        while time.monotonic() < deadline:
-            if server.process.poll() is not None:
-                raise RuntimeError(
-                    f"vLLM exited with code {server.process.returncode} before becoming ready; "
-                    f"log {server.log_path}:\n{server.log_tail()}"
-                )
-            try:
-                if client.get(f"{root}/health").status_code == 200:
-                    models = client.get(f"{root}/v1/models").json()
-                    if any(m.get("id") == server.served_model_name for m in models.get("data", [])):
-                        return
-            except httpx.TransportError:
-                pass
-            time.sleep(1.0)
-    raise TimeoutError(f"vLLM not ready after {timeout:.0f} s; log {server.log_path}:\n{server.log_tail()}")
 
 
 def _reap_group(pgid: int, timeout: float = 10.0) -> None:
