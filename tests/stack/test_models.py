@@ -38,7 +38,9 @@ def test_a_path_that_does_not_exist_fails_fast_naming_the_model(tmp_path: Path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match="holds no config.json, model_index.json or adapter_config.json"):
         resolve_source(str(tmp_path / "empty"), role="painter")
-    with pytest.raises(ModelError, match="no such builtin; use one of smollm2-135m-instruct, tiny-random-idefics3"):
+    with pytest.raises(
+        ModelError, match="no such builtin; use one of smollm2-135m-instruct, tiny-random-idefics3"
+    ):
         resolve_source("builtin:gpt-5", role="judge")
 
 

@@ -161,6 +161,17 @@ async def test_when_attempts_run_out_the_first_salvageable_output_is_returned_an
     reasons = [r.reason for r in story.provenance.rejected]
     assert reasons == ["empty", "truncated", "multi_moment"]
     assert story.provenance.rejected[-1].detail.startswith("returned anyway (no clean output in 3 attempts)")
+    assert story.provenance.salvaged
+    clean = await storyteller(ScriptedEngine()).write(StoryOptions(), seed=5)
+    assert not clean.provenance.salvaged and clean.text == SCENE
+
+
+async def test_the_default_mode_comes_from_the_service_settings():
+    engine = ScriptedEngine()
+    story = await storyteller(engine, mode=Mode.NAIVE).write(StoryOptions(), seed=1)
+    assert story.provenance.prompt_version == "naive/1" and story.provenance.exemplar_ids == ()
+    asked = await storyteller(engine, mode=Mode.NAIVE).write(StoryOptions(mode=Mode.COR_GUIDED), seed=1)
+    assert asked.provenance.prompt_version == "cor-guided/1"
 
 
 async def test_truncated_output_is_salvaged_to_full_sentences():

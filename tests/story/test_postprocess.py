@@ -141,9 +141,11 @@ def test_repetition_is_salvaged_only_when_what_is_left_is_long_enough_and_passes
     )
     exact = f"{SEVENTEEN} {SAD} {SAD} {SAD}"  # without repeats: 17 + 3 = 20 words
     assert check(exact, "stop").salvage == f"{SEVENTEEN} {SAD}"
-    # Without its repeats it narrates a sequence: not a story, so nothing to salvage.
+    # Without its repeats it narrates a sequence: salvaged like any multi-moment story, repeats removed.
     rambling = f"{SCENE} After that, the boy runs away. {SAD} {SAD} {SAD}"
-    assert check(rambling, "stop") == Rejection("repetitive", "2 repeated sentence(s) of 5", rambling, None)
+    assert check(rambling, "stop") == Rejection(
+        "repetitive", "2 repeated sentence(s) of 5", rambling, f"{SCENE} After that, the boy runs away. {SAD}"
+    )
 
 
 def test_a_trailing_fragment_is_a_sentence_of_its_own():
@@ -179,3 +181,33 @@ def test_clean_removes_list_markers_and_unwraps_only_real_quotes():
     )
     assert clean('""') == ""  # an empty quoted story is empty
     assert clean('"') == '"'  # a lone quote mark wraps nothing
+
+
+PROMPT = (
+    "Write a description of a storytelling image.\n"
+    "Invent a new scene with different people, place and event than the examples."
+)
+
+
+def test_sentences_that_repeat_the_prompt_or_talk_about_the_task_are_salvaged_away():
+    echo = f"{SCENE} Invent a new scene with different people, place and event than the examples."
+    rejection = check(echo, "stop", PROMPT)
+    assert rejection.reason == "prompt_echo" and rejection.salvage == SCENE
+    assert "1 of 2 sentence(s) repeat the prompt" in rejection.detail
+    meta = f"In the story above, a scene was envisioned with different people. {SCENE}"
+    assert check(meta, "stop", PROMPT).salvage == SCENE
+    assert check(SCENE, "stop", PROMPT) is None  # a scene sharing no six words with the prompt passes
+
+
+def test_salvage_applies_every_repair_a_weak_output_needs():
+    weak = (
+        f"Invent a new scene with different people, place and event than the examples. {SCENE} "
+        "They are sad. They are sad. They are sad. And behind them the"
+    )
+    rejection = check(weak, "length", PROMPT)
+    assert rejection.reason == "truncated"
+    assert rejection.salvage == f"{SCENE} They are sad."
+    nothing_left = check(
+        "Invent a new scene with different people, place and event than the examples.", "stop", PROMPT
+    )
+    assert nothing_left.reason == "too_short" and nothing_left.salvage is None
