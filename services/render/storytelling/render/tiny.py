@@ -116,6 +116,40 @@ def build_pipeline(seed: int = 0):
     )
 
 
+def build_sdxl_pipeline(seed: int = 0):
+    """A StableDiffusionXLPipeline with tiny random components: two CLIP encoders (the second with a
+    projection, as in SDXL) and SDXL's size and crop conditioning, the architecture of the gpu-24gb
+    painter, for the tests and the GPU check."""
+    import torch
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(seed)
+    tokenizer = clip_tokenizer()
+    config = CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+        num_attention_heads=4, projection_dim=32, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=8, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
+        addition_time_embed_dim=8, projection_class_embeddings_input_dim=6 * 8 + 32, cross_attention_dim=64,
+        norm_num_groups=8,
+    )  # fmt: skip
+    return StableDiffusionXLPipeline(
+        vae=build_pipeline().vae,
+        text_encoder=CLIPTextModel(config),
+        text_encoder_2=CLIPTextModelWithProjection(config),
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer,
+        unet=unet,
+        scheduler=EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear"),
+    )
+
+
 def ensure_tiny_pipeline(root: Path | None = None) -> Path:
     """Builds and saves the tiny pipeline once (atomically); returns its directory."""
     target = (root or cache_dir() / "painters") / NAME

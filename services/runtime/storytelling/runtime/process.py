@@ -16,9 +16,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 
 def free_port() -> int:
     """A TCP port free on loopback right now (the OS may hand it out again later; bind soon)."""
@@ -52,6 +49,9 @@ class ServiceProcess:
         return self.log_path.read_text(errors="replace")
 
     def wait_serving(self, timeout: float) -> None:
+        import grpc  # only here: launchers of non-gRPC engines (Triton, vLLM) import this module too
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
         deadline = time.monotonic() + timeout
         status = "no answer"
         channel = (
