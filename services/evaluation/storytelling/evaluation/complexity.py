@@ -48,8 +48,8 @@ SCHEMA = JsonSchema(
                     "type": "object",
                     "properties": {
                         "dimension": {"enum": [d.value for d in DIMENSIONS]},
-                        "clue": {"type": "string", "minLength": 3, "maxLength": 120},
-                        "inference": {"type": "string", "maxLength": 160},
+                        "clue": {"type": "string", "minLength": 3, "maxLength": 100},
+                        "inference": {"type": "string", "maxLength": 120},
                     },
                     "required": ["dimension", "clue", "inference"],
                     "additionalProperties": False,
