@@ -103,7 +103,8 @@ test: venv vllm-venv
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow"
 
-BENCHES := bench/bench_runtime.py bench/bench_story.py bench/bench_render.py bench/bench_evaluation.py bench/bench_pipeline.py bench/bench_orchestrator.py bench/bench_profiles.py
+BENCHES := bench/bench_runtime.py bench/bench_story.py bench/bench_render.py bench/bench_evaluation.py bench/bench_pipeline.py \
+	bench/bench_orchestrator.py bench/bench_default_run.py bench/bench_profiles.py
 
 bench: venv vllm-venv
 	@for script in $(BENCHES); do echo "== $$script"; $(PY) $$script || exit 1; done
