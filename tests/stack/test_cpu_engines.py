@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from storytelling.client import Client, job_spec
-from storytelling.report.gallery import RANDOM_WEIGHTS_BADGE
+from storytelling.api.gallery import RANDOM_WEIGHTS_BADGE
 from storytelling.stack.local import LocalStack, StackOptions
 from storytelling.v1 import common_pb2, pipeline_pb2
 
