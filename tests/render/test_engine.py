@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from storytelling.render.diffusion import DiffusionEngine, EngineConfig, Job
+from storytelling.render.diffusion import DiffusionEngine, EngineConfig, Job, LoraAdapter
 
 from tests.render.stories import LONG, LONG_OTHER_ENDING, SHORT
 
@@ -74,3 +74,35 @@ def test_a_slice_of_the_output_is_pinned(tiny_painter):
     [out] = engine.generate([Job(prompt=prompt, seed=0)])
     assert out.image.std() > 10  # a slice of a flat image would pin nothing
     np.testing.assert_allclose(out.image[-3:, -3:, -1].astype(int), PINNED_SLICE, atol=2)
+
+
+def test_lora_adapters_are_fused_into_the_pipeline_at_load(tiny_painter, tmp_path):
+    """A painter LoRA (as a profile names it) changes the picture, at its scale, and leaves no adapter
+    layers behind: fused weights cost nothing per step."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig, get_peft_model_state_dict
+
+    pipe = StableDiffusionPipeline.from_pretrained(tiny_painter)
+    torch.manual_seed(0)
+    targets = ["to_q", "to_k", "to_v", "to_out.0"]
+    pipe.unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False, target_modules=targets))
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet))
+    StableDiffusionPipeline.save_lora_weights(tmp_path, unet_lora_layers=layers, safe_serialization=True)
+
+    def paint(*lora: LoraAdapter) -> np.ndarray:
+        config = EngineConfig(model=str(tiny_painter), steps=2, width=64, height=64, device="cpu", lora=lora)
+        engine = DiffusionEngine(config)
+        assert not [name for name, _ in engine.pipe.unet.named_modules() if "lora" in name]
+        return engine.generate([Job(prompt=SHORT, seed=1)])[0].image.astype(int)
+
+    base, full, half = (
+        paint(),
+        paint(LoraAdapter("style", str(tmp_path))),
+        paint(LoraAdapter("s", str(tmp_path), 0.5)),
+    )
+    assert np.abs(full - base).mean() > 1.0
+    assert 0 < np.abs(half - base).mean() < np.abs(full - base).mean()
+    with pytest.raises(ValueError, match=r"^lora 'missing' \("):
+        paint(LoraAdapter("missing", str(tmp_path / "absent")))
