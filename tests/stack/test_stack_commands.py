@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,3 +47,26 @@ def test_stack_fetch_prepares_every_local_model():
         "error: profile 'gpu-24gb' needs an NVIDIA GPU and nvidia-smi reports none; use --profile "
         "cpu-engines or offline on this machine\n"
     )
+
+
+def test_stack_up_with_a_missing_model_stops_at_once_with_one_line(tmp_path: Path):
+    profile = (ROOT / "deploy" / "profiles" / "offline.yaml").read_text()
+    missing = tmp_path / "no-such-model"
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        profile.replace("name: offline", "name: mine").replace("builtin:smollm2-135m-instruct", str(missing))
+    )
+    start = time.monotonic()
+    up = subprocess.run(
+        [sys.executable, "-m", "storytelling.stack.local", "up", "--profile", str(path), "--ephemeral-ports"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert up.returncode == 2 and time.monotonic() - start < 60
+    assert up.stderr == (
+        f"error: storyteller model {str(missing)!r}: {missing} does not exist; download the model there or "
+        "fix the path in the profile\n"
+    )
+    assert not (tmp_path / "runs").exists()  # nothing started, nothing written
