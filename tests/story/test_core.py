@@ -180,6 +180,20 @@ async def test_truncated_output_is_salvaged_to_full_sentences():
     assert story.text == SCENE and [r.reason for r in story.provenance.rejected] == ["truncated", "truncated"]
 
 
+async def test_a_clean_cut_is_returned_at_once_when_the_service_accepts_cuts():
+    engine = ScriptedEngine([(f"{SCENE} And behind the counter the", "length")])
+    story = await storyteller(engine, accept_cut=True).write(StoryOptions(max_attempts=3), seed=5)
+    assert len(engine.calls) == 1 and story.text == SCENE and story.provenance.salvaged
+    assert [(r.reason, r.detail) for r in story.provenance.rejected] == [
+        ("truncated", "returned at once, cut at its last complete sentence")
+    ]
+    rambling = ScriptedEngine(
+        [(f"{SCENE} Then a cat jumps. Then it rains. And the", "length"), (SCENE, "stop")]
+    )
+    regenerated = await storyteller(rambling, accept_cut=True).write(StoryOptions(), seed=5)
+    assert len(rambling.calls) == 2 and not regenerated.provenance.salvaged  # a cut that is multi-moment
+
+
 async def test_no_salvageable_output_is_a_clear_error():
     engine = ScriptedEngine([("", "stop"), ("A boy falls.", "stop")])
     with pytest.raises(FailedPrecondition, match=r"in 4 attempts \(empty, too_short, too_short, too_short\)"):

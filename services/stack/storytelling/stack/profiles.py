@@ -144,6 +144,11 @@ class Storyteller(LanguageModel):
         description="Default prompting mode (naive, cor-guided...); empty: the story service's default.",
     )
     sampling: Sampling = Field(default_factory=Sampling)
+    accept_cut: bool = Field(
+        False,
+        description="Return a story cut at its last complete sentence as soon as one attempt gives a clean "
+        "cut (labelled salvaged) instead of regenerating: for small models that never stop by themselves.",
+    )
 
 
 class SharedEngine(_Strict):

@@ -177,6 +177,8 @@ def _story(profile: Profile, specs: _Specs) -> ServiceConfig:
     args += ["--max-tokens", str(sampling.max_tokens), "--max-attempts", str(sampling.max_attempts)]
     if teller.mode:
         args += ["--default-mode", teller.mode]
+    if teller.accept_cut:
+        args += ["--accept-cut", "true"]
     return ServiceConfig(args)
 
 

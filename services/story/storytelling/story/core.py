@@ -103,6 +103,9 @@ class Limits:
     concurrency: int = 8
     # When no clean output came within the attempts, return the first salvageable one (postprocess.py).
     accept_salvaged: bool = True
+    # Return a truncated output at once when its cut at the last complete sentence passes every check,
+    # instead of regenerating: a small model that never stops by itself would only be cut again.
+    accept_cut: bool = False
     max_theme_chars: int = 300
 
 
@@ -275,6 +278,11 @@ class Storyteller:
             if attempt.rejection is None:
                 rejected = [a.rejection for a in attempts[:-1]]
                 return self._story(plan, seed, story_id, text, attempt, rejected, exemplars)
+            if self._clean_cut(attempt.rejection, prompt_text):
+                cut = replace(attempt.rejection, detail="returned at once, cut at its last complete sentence")
+                rejected = [*(a.rejection for a in attempts[:-1]), cut]
+                salvage = attempt.rejection.salvage
+                return self._story(plan, seed, story_id, salvage, attempt, rejected, exemplars, salvaged=True)
         fallback = next((a for a in attempts if a.rejection.salvage), None)
         if fallback is None or not self.limits.accept_salvaged:
             reasons = ", ".join(a.rejection.reason for a in attempts)
@@ -297,6 +305,14 @@ class Storyteller:
             [*(a.rejection for a in others), accepted],
             exemplars,
             salvaged=True,
+        )
+
+    def _clean_cut(self, rejection: Rejection, prompt: str) -> bool:
+        return (
+            self.limits.accept_cut
+            and rejection.reason == "truncated"
+            and rejection.salvage is not None
+            and check(rejection.salvage, "stop", prompt) is None
         )
 
     def _story(

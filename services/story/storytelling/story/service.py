@@ -46,6 +46,11 @@ class StorySettings(ServiceSettings):
         description="When attempts run out, return the first salvageable output (multi-moment, dialogue, "
         "or truncated cut to full sentences), recording why; else fail with FAILED_PRECONDITION.",
     )
+    accept_cut: bool = Field(
+        False,
+        description="Return a truncated output at once when its cut at the last complete sentence passes "
+        "every check (labelled salvaged), instead of regenerating: for small models that never stop.",
+    )
     max_stories: int = Field(256, ge=1, description="Largest WriteStories count.")
     concurrency: int = Field(8, ge=1, le=256, description="Stories generated at once per WriteStories.")
 
@@ -78,6 +83,7 @@ class StoryService(Service):
             max_stories=settings.max_stories,
             concurrency=settings.concurrency,
             accept_salvaged=settings.accept_salvaged,
+            accept_cut=settings.accept_cut,
         )
         return cls(
             settings, Storyteller(engines, pools, default_engine=settings.default_engine, limits=limits)
