@@ -13,8 +13,9 @@ export PYTHONPATH := $(subst $(eval) ,:,$(SRC_ROOTS)):.
 PROFILE ?= offline
 # Arguments passed on to the stack launcher by `make stack` (for example --ephemeral-ports).
 STACK_ARGS ?=
-# GPU=1: CUDA builds of torch (main venv) and vLLM (engine venv) instead of the CPU builds.
-GPU ?=
+# GPU=1: CUDA builds of torch (main venv) and vLLM (engine venv) instead of the CPU builds. Remembered:
+# once a venv is built with GPU=1, later targets keep it (GPU= on the command line goes back to CPU).
+GPU ?= $(if $(wildcard $(VENV)/.stamp-gpu),1,)
 TORCH_VERSION := 2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cu130
 STAMP := .stamp$(if $(GPU),-gpu)
