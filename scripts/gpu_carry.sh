@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-gpu-carry}
-py=${PY:-.venv/bin/python}
+py=$(cd "$(dirname "${PY:-.venv/bin/python}")" && pwd)/$(basename "${PY:-.venv/bin/python}")
 rm -rf "$out" && mkdir -p "$out/wheels" "$out/smollm2-tokenizer"
 download() {  # download DIR [pip download options and requirements]
   "$py" -m pip download --quiet --only-binary=:all: --python-version 3.12 \

@@ -25,6 +25,7 @@ import asyncio
 import json
 import re
 import shutil
+import signal
 import sys
 import time
 import traceback
@@ -43,27 +44,52 @@ LONG = " ".join(
     ]
 )
 failures: list[str] = []
+# One entry per check, rewritten to --results after each: a check that hangs past the script's timeout
+# still leaves the ones before it on record.
+results: list[dict[str, object]] = []
+RESULTS: Path | None = None
+# "cuda" on the GPU machine; "cpu" rehearses the same checks here (python scripts/gpu_check.py --device cpu).
+DEVICE = "cuda"
 
 
-def check(name: str, run: Callable[[], str], info: bool = False) -> None:
+class CheckTimeout(Exception):
+    """A check ran past its time limit."""
+
+
+def _alarm(signum: int, frame: object) -> None:
+    raise CheckTimeout("ran past its time limit")
+
+
+def check(name: str, run: Callable[[], str], info: bool = False, limit_s: int = 120) -> None:
+    """Runs one check within limit_s seconds (SIGALRM), prints its line and records it."""
     start = time.perf_counter()
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(limit_s)
     try:
-        detail = run()
+        status, detail = ("INFO" if info else "PASS"), run()
     except Skip as skip:
-        print(f"SKIP {name}: {skip}", flush=True)
-        return
-    except Exception as error:  # every check reports; one failure does not stop the others
-        seconds = time.perf_counter() - start
+        status, detail = "SKIP", str(skip)
+    except Exception as error:  # noqa: BLE001 (every check reports; one failure does not stop the others)
         reason = " ".join(str(error).split())[:300] or type(error).__name__
         if info:
-            print(f"INFO {name} ({seconds:.1f} s): failed as expected without the fix: {reason}", flush=True)
+            status, detail = "INFO", f"failed as expected without the fix: {reason}"
         else:
             failures.append(name)
-            print(f"FAIL {name} ({seconds:.1f} s): {reason}", flush=True)
+            status, detail = "FAIL", reason
             traceback.print_exc(limit=6, file=sys.stdout)
-        return
+    finally:
+        signal.alarm(0)
     seconds = time.perf_counter() - start
-    print(f"{'INFO' if info else 'PASS'} {name} ({seconds:.1f} s): {detail}", flush=True)
+    print(f"{status} {name} ({seconds:.1f} s): {detail}", flush=True)
+    record(name, status, detail, seconds)
+
+
+def record(name: str, status: str, detail: str, seconds: float = 0.0) -> None:
+    results.append({"check": name, "status": status, "seconds": round(seconds, 1), "detail": detail})
+    if RESULTS is not None:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        passed = not failures
+        RESULTS.write_text(json.dumps({"passed": passed, "checks": results}, indent=2) + "\n")
 
 
 class Skip(Exception):
@@ -107,15 +133,16 @@ def painter(build: Callable[[], object], work: Path, name: str) -> str:
     path = work / name
     if not path.exists():
         build().save_pretrained(path)  # type: ignore[attr-defined]
-    engine = DiffusionEngine(
-        EngineConfig(model=str(path), steps=4, guidance_scale=5.0, width=256, height=256)
-    )
-    assert engine.device.type == "cuda" and engine.dtype == torch.float16, (engine.device, engine.dtype)
+    config = EngineConfig(model=str(path), steps=4, guidance_scale=5.0, width=256, height=256, device=DEVICE)
+    engine = DiffusionEngine(config)
+    expected = torch.float16 if DEVICE == "cuda" else torch.float32
+    assert engine.device.type == DEVICE and engine.dtype == expected, (engine.device, engine.dtype)
     a, long, b = engine.generate([Job(SHORT, seed=1), Job(LONG, seed=2), Job(SHORT, seed=1)])
     assert a.metadata["batch_size"] == 2 and np.array_equal(a.image, b.image), "seeds or batching broke"
     assert long.metadata["strategy"] == "chunked" and long.metadata["encoded_tokens"] > 77, long.metadata
     assert a.image.std() > 0 and np.isfinite(a.image).all(), "fp16 collapsed to a flat image"
-    torch.cuda.synchronize()
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
     start = time.perf_counter()
     outs = engine.generate([Job(SHORT, seed=s) for s in range(8)])
     rate = len(outs) / (time.perf_counter() - start)
@@ -164,7 +191,7 @@ def infer(url: str, prompt: str, seed: int) -> dict:
     request = urllib.request.Request(
         f"{url}/v2/models/painter/infer", body, {"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(request, timeout=300) as response:
+    with urllib.request.urlopen(request, timeout=60) as response:
         outputs = json.loads(response.read())["outputs"]
     return json.loads(outputs[0]["data"][0])
 
@@ -177,12 +204,13 @@ def triton_painter(work: Path, execution_env: Path | None) -> str:
         parameters["EXECUTION_ENV_PATH"] = str(execution_env)
     name = "triton-env" if execution_env else "triton-numpy2"
     repository = triton_repository(work, name, parameters)
-    server = start(repository, ["painter"], work / f"{name}-run", ready_timeout=300)
+    server = start(repository, ["painter"], work / f"{name}-run", ready_timeout=120)
     try:
-        log = server.log_tail(400_000)
-        assert "GPU device 0" in log or "KIND_GPU" in log, "the instance was not placed on a GPU"
+        if DEVICE == "cuda":
+            assert "GPU device 0" in server.log_tail(400_000), "the instance was not placed on a GPU"
         metadata = infer(server.http_url, SHORT, 3)
-        assert metadata["device"] == "cuda:0" and metadata["dtype"] == "float16", metadata
+        expected = ("cuda:0", "float16") if DEVICE == "cuda" else ("cpu", "float32")
+        assert (metadata["device"], metadata["dtype"]) == expected, metadata
         with ThreadPoolExecutor(8) as pool:
             results = list(pool.map(lambda s: infer(server.http_url, SHORT, s), range(16)))
         with urllib.request.urlopen(f"{server.http_url}/v2/models/painter/stats", timeout=30) as response:
@@ -214,7 +242,7 @@ def judge_cuda(work: Path, tokenizer: Path) -> str:
     buffer = io.BytesIO()
     Image.new("RGB", (80, 60), (200, 30, 30)).save(buffer, "PNG")
     image = check_image(buffer.getvalue())
-    engine = EmbeddedChatEngine(model, device="cuda")
+    engine = EmbeddedChatEngine(model, device=DEVICE)
 
     async def run() -> tuple:
         verdict = await Judge(engine, top_logprobs=5).judge(image, "There is a boy holding a box of cookies.")
@@ -227,7 +255,7 @@ def judge_cuda(work: Path, tokenizer: Path) -> str:
 
     verdict, complexity = asyncio.run(run())
     device = next(engine._loaded[1].parameters()).device
-    assert device.type == "cuda", device
+    assert device.type == DEVICE, device
     assert 0.0 <= verdict.score <= 1.0 and engine.random_weights
     return f"verdict {verdict.score:.2f} (from logprobs: {verdict.from_logprobs}) on {device}; complexity {complexity}"
 
@@ -239,7 +267,11 @@ def main() -> int:
     parser.add_argument("--work", type=Path, required=True, help="scratch directory")
     parser.add_argument("--carry", type=Path, required=True, help="the gpu-carry directory")
     parser.add_argument("--execution-env", type=Path, default=None, help="venv with numpy<2 for Triton")
+    parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda", help="cpu: a rehearsal")
+    parser.add_argument("--results", type=Path, default=None, help="JSON file: one entry per check")
     args = parser.parse_args()
+    global DEVICE, RESULTS
+    DEVICE, RESULTS = args.device, args.results
     import numpy
     import torch
 
@@ -248,20 +280,25 @@ def main() -> int:
         f"numpy {numpy.__version__}",
         flush=True,
     )
-    if not torch.cuda.is_available():
+    if DEVICE == "cuda" and not torch.cuda.is_available():
+        failures.append("cuda")
         print("FAIL cuda: torch sees no CUDA device")
+        record("cuda", "FAIL", "torch sees no CUDA device")
         return 1
-    check("gpu-plan", gpu_plan)
+    if DEVICE == "cuda":
+        check("gpu-plan", gpu_plan)
     check("painter-sd", lambda: painter_sd(args.work))
     check("painter-sdxl", lambda: painter_sdxl(args.work))
     if args.execution_env is None:
         check("triton-gpu", lambda: (_ for _ in ()).throw(Skip("no pytriton in gpu-carry")))
     else:
         if not numpy.__version__.startswith("1."):
-            check("triton-numpy2", lambda: triton_painter(args.work, None), info=True)
-        check("triton-gpu", lambda: triton_painter(args.work, args.execution_env))
+            check("triton-numpy2", lambda: triton_painter(args.work, None), info=True, limit_s=60)
+        check("triton-gpu", lambda: triton_painter(args.work, args.execution_env), limit_s=150)
     check("judge-cuda", lambda: judge_cuda(args.work, args.carry / "smollm2-tokenizer"))
     print(f"{'FAILED: ' + ', '.join(failures) if failures else 'ALL PASSED'}", flush=True)
+    if RESULTS is not None:
+        record("summary", "FAIL" if failures else "PASS", ", ".join(failures) or "all passed")
     return 1 if failures else 0
 
 

@@ -9,8 +9,17 @@
 # docs/profiles.md describes for images whose numpy is 2.x.
 #
 #   bash scripts/gpu_check.sh            # GPU_CARRY=gpu-carry PYTHON=python3 GPU_CHECK_DIR=/tmp/...
+#
+# With $OUT set (the device tool), the log goes to $OUT/gpu_check.log and one JSON entry per check to
+# $OUT/gpu_check.json, rewritten after each check. Each check has its own time limit and the whole run
+# stops after GPU_CHECK_TIMEOUT seconds (330), so it ends in under 6 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ -n "${OUT:-}" ] && [ -z "${GPU_CHECK_LOGGING:-}" ]; then
+  mkdir -p "$OUT"
+  GPU_CHECK_LOGGING=1 bash "$0" "$@" 2>&1 | tee "$OUT/gpu_check.log"
+  exit "${PIPESTATUS[0]}"
+fi
 carry=$(realpath "${GPU_CARRY:-gpu-carry}")
 python=${PYTHON:-python3}
 work=${GPU_CHECK_DIR:-$(mktemp -d /tmp/storytelling-gpu-check-XXXXXX)}
@@ -24,7 +33,7 @@ say() { echo "gpu_check: $*"; }
 wheels=()
 for pair in diffusers:diffusers open_clip:open_clip_torch pydantic:pydantic pydantic_core:pydantic_core \
     annotated_types:annotated_types typing_inspection:typing_inspection typing_extensions:typing_extensions \
-    yaml:PyYAML httpx:httpx httpcore:httpcore h11:h11 anyio:anyio sniffio:sniffio idna:idna certifi:certifi; do
+    yaml:PyYAML httpx:httpx httpcore:httpcore h11:h11 anyio:anyio idna:idna certifi:certifi; do
   module=${pair%%:*} dist=${pair#*:}
   if ! "$python" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('$module') is None)"; then
     wheels+=("$dist")
@@ -51,4 +60,5 @@ roots=(clients/python services/runtime services/llm services/story services/rend
   services/orchestrator services/stack)
 PYTHONPATH="$site:$(IFS=:; echo "${roots[*]}"):${PYTHONPATH:-}" \
 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 STORYTELLING_CACHE_DIR="$work/cache" \
-  timeout 460 "$python" scripts/gpu_check.py --work "$work" --carry "$carry" "${env_args[@]}"
+  timeout -k 10 "${GPU_CHECK_TIMEOUT:-330}" "$python" scripts/gpu_check.py --work "$work" --carry "$carry" \
+  --results "${OUT:-$work}/gpu_check.json" "${env_args[@]}"
