@@ -48,6 +48,17 @@ def test_a_diffusers_repository_keeps_one_copy_of_each_component():
     assert {"model_index.json", "tokenizer/vocab.json", "scheduler/scheduler_config.json"} <= set(selected)
 
 
+def test_the_variant_the_painter_loads_replaces_the_default_weights():
+    """gpu-24gb's painter loads SDXL's fp16 variant: those files are fetched instead of the fp32 ones."""
+    selected = fetch.select_files(SDXL, "fp16")
+    for component in ("text_encoder/model", "text_encoder_2/model", "unet/diffusion_pytorch_model",
+                      "vae/diffusion_pytorch_model"):  # fmt: skip
+        assert f"{component}.fp16.safetensors" in selected and f"{component}.safetensors" not in selected
+    assert "vae_1_0/diffusion_pytorch_model.fp16.safetensors" in selected
+    assert not [f for f in selected if "onnx" in f or f.endswith((".bin", ".msgpack"))]
+    assert fetch.select_files(SDXL, "bf16") == fetch.select_files(SDXL), "no such variant: the defaults"
+
+
 def test_an_llm_keeps_its_safetensors_shards_and_drops_the_originals():
     assert fetch.select_files(LLM) == sorted(f for f in LLM if not f.startswith("original/"))
 

@@ -1,6 +1,6 @@
 """Downloads the models an engine will load, before it starts (the Helm chart's init containers).
 
-    python -m storytelling.stack.fetch --cache-dir /models/huggingface MODEL [MODEL ...]
+    python -m storytelling.stack.fetch --cache-dir /models/huggingface [--variant fp16] MODEL [MODEL ...]
 
 A MODEL is a Hugging Face Hub id (`org/name`, or `org/name@revision`), a local path (checked, not copied)
 or `tiny-random` (built at load time; nothing to fetch). Downloads go into the Hugging Face cache layout
@@ -35,10 +35,11 @@ class FetchError(Exception):
     """A model cannot be fetched; the message names it and says what to do."""
 
 
-def select_files(files: Iterable[str]) -> list[str]:
+def select_files(files: Iterable[str], variant: str = "") -> list[str]:
     """The files of a repository an engine loads: safetensors rather than pickles of the same weights, no
-    exports, no precision variants beside the default weights, and, in a diffusers layout
-    (model_index.json), no single-file checkpoints at the top."""
+    exports, no precision variants beside the default weights (but the `variant` the engine loads, fp16...,
+    instead of the default weights it stands for), and, in a diffusers layout (model_index.json), no
+    single-file checkpoints at the top."""
     paths = [PurePosixPath(f) for f in files]
     diffusers_layout = PurePosixPath("model_index.json") in paths
     by_dir: dict[PurePosixPath, set[str]] = {}
@@ -55,8 +56,11 @@ def select_files(files: Iterable[str]) -> list[str]:
         if suffix in PICKLE_SUFFIXES and any(name.endswith(".safetensors") for name in siblings):
             return False
         stem = path.name.removesuffix(suffix)
-        for variant in VARIANTS:
-            if stem.endswith(variant) and f"{stem.removesuffix(variant)}{suffix}" in siblings:
+        if variant and f"{stem}.{variant}{suffix}" in siblings:
+            return False  # the default weights the chosen variant stands for
+        for other in VARIANTS:
+            chosen = bool(variant) and other == f".{variant}"
+            if not chosen and stem.endswith(other) and f"{stem.removesuffix(other)}{suffix}" in siblings:
                 return False
         return not (
             diffusers_layout
@@ -67,8 +71,9 @@ def select_files(files: Iterable[str]) -> list[str]:
     return sorted(str(path) for path in paths if wanted(path))
 
 
-def fetch(model: str, cache_dir: Path) -> str:
-    """Makes `model` available offline; returns where it is. Raises FetchError naming the model."""
+def fetch(model: str, cache_dir: Path, variant: str = "") -> str:
+    """Makes `model` available offline (with its `variant` weights where it has them); returns where it
+    is. Raises FetchError naming the model."""
     if model == TINY_RANDOM:
         return model
     if model.startswith(("/", "./", "../")) or Path(model).exists():
@@ -105,7 +110,7 @@ def fetch(model: str, cache_dir: Path) -> str:
             ) from None
         log.info("%s: using the cached copy (%s)", model, exc)
         return path
-    selected = select_files(files)
+    selected = select_files(files, variant)
     log.info("%s: fetching %d of %d files", model, len(selected), len(files))
     return snapshot_download(repo, revision=revision or None, cache_dir=cache_dir, allow_patterns=selected)
 
@@ -114,13 +119,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m storytelling.stack.fetch", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--cache-dir", type=Path, required=True, help="Hugging Face cache directory")
+    parser.add_argument("--variant", default="", help="weight variant the engine loads (fp16...)")
     parser.add_argument("models", nargs="+", help="hub ids (org/name[@revision]), local paths or tiny-random")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     failed = False
     for model in args.models:
         try:
-            print(f"{model}: {fetch(model, args.cache_dir)}", flush=True)
+            print(f"{model}: {fetch(model, args.cache_dir, args.variant)}", flush=True)
         except FetchError as exc:
             print(f"fetch: {exc}", file=sys.stderr, flush=True)
             failed = True
