@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 
 import helm_python
-import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
 from storytelling.api.vocabulary import DEFAULT_PORTS
+from storytelling.stack.profiles import SharedEngine, load_profile, profile_names
 
 from tests.cluster.chart import (
     CHART,
@@ -45,6 +45,7 @@ MONITORING = {
     }
 }
 ENGINE_COMPONENTS = ("storyteller", "judge", "painter")
+VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
 SERVICE_COMPONENTS = ("orchestrator", "story", "render", "evaluation")
 VALUE_SETS = {
     "defaults": {},
@@ -201,7 +202,8 @@ def test_engines_get_at_least_ten_minutes_to_load_their_models(value_set):
 
 def test_gpu_profiles_request_gpus_on_gpu_nodes_and_cpu_profiles_do_not():
     gpu = workloads(render(VALUE_SETS["gpu-cluster-24gb"]))
-    for component in ENGINE_COMPONENTS:
+    assert "judge" not in gpu, "gpu-24gb judges with its storyteller's model"
+    for component in ("storyteller", "painter"):
         spec = gpu[component]["spec"]["template"]["spec"]
         resources = container(gpu[component])["resources"]
         assert resources["limits"]["nvidia.com/gpu"] == resources["requests"]["nvidia.com/gpu"] == 1
@@ -292,10 +294,11 @@ def test_services_reach_every_replica_of_the_next_hop():
         == f"kubernetes:///{PREFIX}-painter.{NAMESPACE}:8001"
     )
     engines = json.loads(env(workloads(docs)["story"])["STORYTELLING_STORY_ENGINES"])
-    assert engines["storyteller"]["discovery"] == "kubernetes"
-    assert engines["storyteller"]["base_url"] == f"http://{PREFIX}-storyteller.{NAMESPACE}.svc:8000/v1"
+    (storyteller,) = engines.values()
+    assert storyteller["discovery"] == "kubernetes"
+    assert storyteller["base_url"] == f"http://{PREFIX}-storyteller.{NAMESPACE}.svc:8000/v1"
     judges = json.loads(env(workloads(docs)["evaluation"])["STORYTELLING_EVALUATION_JUDGES"])
-    assert judges["judge"]["model"] == "judge"
+    assert judges["judge"]["base_url"] == f"http://{PREFIX}-judge.{NAMESPACE}.svc:8000/v1"
     # The Services behind those targets are headless: no virtual IP to stick to.
     services = objects(docs, "Service")
     for name in ("story", "render", "evaluation", "storyteller", "judge", "painter"):
@@ -326,16 +329,54 @@ def test_the_endpoint_watch_gets_least_privilege():
         )
 
 
-def test_the_profile_selects_the_models_and_vllm_gets_them():
-    docs = render(VALUE_SETS["gpu-cluster-24gb"])
-    args = container(workloads(docs)["storyteller"])["args"]
-    assert "--model=Qwen/Qwen2.5-7B-Instruct" in args and "--served-model-name=storyteller" in args
-    assert "--gpu-memory-utilization=0.9" in args and "--max-model-len=8192" in args
-    judge = container(workloads(docs)["judge"])["args"]
-    assert "--model=Qwen/Qwen2.5-VL-7B-Instruct" in judge and '{"image": 1}' in judge
-    overridden = render({"models": {"storyteller": {"model": "my-org/storyteller-14b", "maxModelLen": 4096}}})
+@pytest.mark.parametrize("name", ["gpu-24gb", "gpu-80gb"])
+def test_the_engines_take_models_and_settings_from_the_profile_file(name):
+    """The chart reads deploy/profiles/<name>.yaml, the file the local stack starts: each engine's
+    arguments are checked against that file as the product's own loader reads it (defaults filled)."""
+    profile = load_profile(name)
+    docs = workloads(render({"profile": name}))
+
+    def vllm_args(component: str, model) -> None:
+        args = container(docs[component])["args"]
+        expected = [f"--model={model.model}", f"--served-model-name={model.served_name}", "--host=0.0.0.0",
+                    "--port=8000", f"--max-model-len={model.max_model_len}", f"--dtype={model.dtype}",
+                    "--gpu-memory-utilization=0.9"]  # fmt: skip
+        if model.quantization:
+            expected.append(f"--quantization={model.quantization}")
+        assert args == expected + model.engine_args, component
+        (fetch,) = docs[component]["spec"]["template"]["spec"]["initContainers"]
+        assert fetch["args"] == [model.model]
+
+    vllm_args("storyteller", profile.storyteller)
+    judges = json.loads(env(docs["evaluation"])["STORYTELLING_EVALUATION_JUDGES"])
+    if isinstance(profile.judge, SharedEngine):  # one model writes and judges: no judge pod
+        assert "judge" not in docs
+        assert judges["judge"]["base_url"].startswith(f"http://{PREFIX}-storyteller.")
+        assert judges["judge"]["model"] == profile.storyteller.served_name
+    else:
+        vllm_args("judge", profile.judge)
+        assert judges["judge"]["model"] == profile.judge.served_name
+    painter = profile.painter
+    fetch, prepare = docs["painter"]["spec"]["template"]["spec"]["initContainers"]
+    assert fetch["args"] == [f"--variant={painter.variant}"] * bool(painter.variant) + [painter.model]
+    options = dict(arg.removeprefix("--").split("=", 1) for arg in prepare["args"])
+    parameters = json.loads(options["parameters"])["painter"]
+    assert parameters == {
+        "model": painter.model, "steps": str(painter.steps), "width": str(painter.width),
+        "height": str(painter.height), "scheduler": painter.scheduler, "dtype": painter.dtype,
+        "variant": painter.variant,
+        "guidance_scale": str(int(painter.guidance_scale) if painter.guidance_scale.is_integer() else painter.guidance_scale),
+    }  # fmt: skip
+
+
+def test_models_values_override_the_profile():
+    overridden = render({"models": {"storyteller": {"model": "my-org/storyteller-14b", "maxModelLen": 4096,
+                                                    "gpuMemoryUtilization": 0.8}}})  # fmt: skip
     args = container(workloads(overridden)["storyteller"])["args"]
     assert "--model=my-org/storyteller-14b" in args and "--max-model-len=4096" in args
+    assert "--gpu-memory-utilization=0.8" in args
+    scaled = render({"engines": {"judge": {**VALUES["engines"]["judge"], "gpuMemoryUtilization": 0.7}}})
+    assert "--gpu-memory-utilization=0.7" in container(workloads(scaled)["judge"])["args"]
 
 
 def test_lora_adapters_are_served_and_offered_as_engines():
@@ -346,11 +387,12 @@ def test_lora_adapters_are_served_and_offered_as_engines():
     args = container(vllm)["args"]
     assert "--enable-lora" in args and args[args.index("--lora-modules") + 1] == "mini=acme/mini-lora"
     (fetch,) = vllm["spec"]["template"]["spec"]["initContainers"]
-    assert fetch["args"] == ["Qwen/Qwen2.5-7B-Instruct", "acme/mini-lora"]
+    assert fetch["args"] == [load_profile("gpu-80gb").storyteller.model, "acme/mini-lora"]
     engines = json.loads(env(workloads(docs)["story"])["STORYTELLING_STORY_ENGINES"])
     assert (
         engines["mini"]["model"] == "mini"
-        and engines["mini"]["base_url"] == engines["storyteller"]["base_url"]
+        and engines["mini"]["base_url"]
+        == engines[load_profile("gpu-80gb").storyteller.served_name]["base_url"]
     )
 
 
@@ -359,7 +401,7 @@ def test_weights_are_fetched_with_the_hf_token_or_read_from_a_claim():
     painter = workloads(docs)["painter"]["spec"]["template"]["spec"]
     fetch, prepare = painter["initContainers"]
     assert fetch["command"][:3] == ["python3", "-m", "storytelling.stack.fetch"]
-    assert fetch["args"] == ["stabilityai/stable-diffusion-xl-base-1.0"]
+    assert fetch["args"] == ["--variant=fp16", "stabilityai/stable-diffusion-xl-base-1.0"]
     token = {e["name"]: e for e in fetch["env"]}["HF_TOKEN"]["valueFrom"]["secretKeyRef"]
     assert token == {"name": "hf-token", "key": "HF_TOKEN", "optional": True}
     claims = {v["name"]: v.get("persistentVolumeClaim", {}).get("claimName") for v in painter["volumes"]}
@@ -587,7 +629,7 @@ def test_the_prometheus_rule_and_dashboards_ship_the_generated_files():
         ((file, text),) = config_map["data"].items()
         assert json.loads(text) == json.loads((CHART / "files" / "dashboards" / file).read_text())
     info = objects(docs, "ConfigMap")[f"{PREFIX}-cluster-info"]["data"]
-    assert info["grafanaUrl"] == "https://grafana.example.org" and info["profile"] == "gpu-24gb"
+    assert info["grafanaUrl"] == "https://grafana.example.org" and info["profile"] == "gpu-80gb"
 
 
 # Values that must be refused, each with a message naming the field.
@@ -608,20 +650,22 @@ def test_there_are_at_least_five_bad_values_files():
     assert len(BAD_VALUES) >= 5
 
 
-# Profiles: the schema's names are the files, and every file is a whole profile.
+# Profiles: the chart takes the product's profile files (deploy/profiles), by the same names.
 
 
-def test_profiles_are_complete_and_named_in_the_schema():
+def test_the_chart_renders_every_profile_file_by_its_name():
     schema = json.loads((CHART / "values.schema.json").read_text())
-    files = {p.stem: yaml.safe_load(p.read_text()) for p in (CHART / "profiles").glob("*.yaml")}
-    assert set(schema["properties"]["profile"]["enum"]) == set(files)
-    whole = {"$ref": "#/definitions/profile", "definitions": schema["definitions"]}
-    for name, profile in files.items():
-        jsonschema.validate(profile, whole)
-        render({"profile": name, **({"remote": example("remote")["remote"]} if name == "remote" else {})})
-    broken = dict(files["gpu-24gb"], storyteller={"engine": "vllm", "model": "x"})
-    with pytest.raises(jsonschema.ValidationError, match="servedName"):
-        jsonschema.validate(broken, whole)
+    assert (CHART / "profiles").resolve() == ROOT / "deploy" / "profiles"
+    assert set(schema["properties"]["profile"]["enum"]) == set(profile_names())
+    engines = {"offline": set(), "remote": set(), "cpu-engines": {"storyteller", "painter"},
+               "gpu-24gb": {"storyteller", "painter"}, "gpu-80gb": set(ENGINE_COMPONENTS)}  # fmt: skip
+    for name in profile_names():
+        docs = render(
+            {"profile": name, **({"remote": example("remote")["remote"]} if name == "remote" else {})}
+        )
+        assert set(workloads(docs)) == {*SERVICE_COMPONENTS, *engines[name]}, name
+    with pytest.raises(helm_python.HelmValuesError, match="profile"):
+        render({"profile": "gpu-48gb"})
 
 
 def test_the_vllm_image_is_the_release_our_cpu_tests_run():

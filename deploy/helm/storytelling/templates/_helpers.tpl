@@ -47,14 +47,71 @@ storytelling.dev/role: {{ index . 2 }}
 {{- printf "%s:%s" $image.repository (default $root.Chart.AppVersion $image.tag) -}}
 {{- end -}}
 
-{{/* The selected profile (profiles/<profile>.yaml) with `models` overrides merged in, as YAML. */}}
+{{/* The selected model profile, deploy/profiles/<profile>.yaml (the files the local stack starts; the
+chart's profiles/ links there), in the shape the templates use, with `models` overrides merged in, as YAML. */}}
 {{- define "st.profile" -}}
 {{- $file := printf "profiles/%s.yaml" .Values.profile -}}
-{{- $profile := .Files.Get $file | fromYaml -}}
-{{- if not $profile -}}
-{{- fail (printf "profile: no profile %q (profiles/%s.yaml)" .Values.profile .Values.profile) -}}
+{{- $source := .Files.Get $file | fromYaml -}}
+{{- if not $source -}}
+{{- fail (printf "profile: no profile %q (deploy/profiles/%s.yaml)" .Values.profile .Values.profile) -}}
 {{- end -}}
-{{- toYaml (mergeOverwrite (deepCopy $profile) (deepCopy (.Values.models | default dict))) -}}
+{{- $profile := include "st.clusterProfile" $source | fromYaml -}}
+{{- toYaml (mergeOverwrite $profile (deepCopy (.Values.models | default dict))) -}}
+{{- end -}}
+
+{{/* A profile file translated for the cluster. Engines: vllm, triton and embedded as they are, openai
+becomes remote (URLs and keys from `remote` values), `use: storyteller` becomes engine storyteller (no
+pod of its own), an absent role none. Builtin models: SmolLM2 by its hub id, the tiny random painter built
+at load time (tiny-random); the tiny random judge is built by the local stack only, so the cluster has no
+judge for it. The profile's GPU memory plan is the one-GPU workstation's: in the cluster every engine
+has its own GPU(s), and its share is engines.<role>.gpuMemoryUtilization. */}}
+{{- define "st.clusterProfile" -}}
+{{- $builtins := dict "builtin:smollm2-135m-instruct" "HuggingFaceTB/SmolLM2-135M-Instruct" "builtin:tiny-random-sd" "tiny-random" -}}
+{{- $engines := dict "openai" "remote" -}}
+description: {{ .description | quote }}
+gpu: {{ eq .device "cuda" }}
+{{- range $role := list "storyteller" "extractor" "judge" }}
+{{- $m := index $ $role | default dict }}
+{{ $role }}:
+{{- if $m.use }}
+  engine: {{ $m.use }}
+{{- else if or (not $m) (eq ($m.model | default "") "builtin:tiny-random-idefics3") }}
+  engine: none
+{{- else }}
+  engine: {{ index $engines $m.engine | default $m.engine }}
+  {{- if eq $m.engine "embedded" }}
+  model: {{ ternary "" $m.model (hasPrefix "builtin:" $m.model) | quote }}
+  {{- else }}
+  model: {{ index $builtins $m.model | default $m.model | quote }}
+  {{- end }}
+  {{- with $m.revision }}
+  revision: {{ . | quote }}
+  {{- end }}
+  servedName: {{ $m.served_name | default $role | quote }}
+  dtype: {{ $m.dtype | default "auto" | quote }}
+  maxModelLen: {{ $m.max_model_len | default 4096 }}
+  {{- with $m.quantization }}
+  quantization: {{ . | quote }}
+  {{- end }}
+  maxLoraRank: {{ $m.max_lora_rank | default 16 }}
+  loraAdapters:
+  {{- range $name, $adapter := $m.lora_adapters | default dict }}
+    - {name: {{ $name | quote }}, source: {{ $adapter.source | quote }}}
+  {{- end }}
+  extraArgs: {{ $m.engine_args | default list | toJson }}
+{{- end }}
+{{- end }}
+{{- $painter := .painter }}
+painter:
+  engine: {{ index $engines $painter.engine | default $painter.engine }}
+  model: {{ index $builtins ($painter.model | default "") | default $painter.model | default "" | quote }}
+  steps: {{ $painter.steps | default 25 }}
+  guidanceScale: {{ ternary $painter.guidance_scale 7.5 (hasKey $painter "guidance_scale") }}
+  width: {{ $painter.width | default 512 }}
+  height: {{ $painter.height | default 512 }}
+  scheduler: {{ $painter.scheduler | default "" | quote }}
+  dtype: {{ $painter.dtype | default "auto" | quote }}
+  variant: {{ $painter.variant | default "" | quote }}
 {{- end -}}
 
 {{/* Which engine pods the profile needs: a dict of storyteller/judge/painter -> bool. */}}

@@ -49,6 +49,8 @@ base_url: {{ printf "http://%s.%s.svc:8000/v1" (include "st.name" (list $root "j
 model: {{ $p.judge.servedName }}
 discovery: {{ $root.Values.discovery }}
 timeout_s: 300
+{{- else if eq $p.judge.engine "storyteller" -}}
+{{- include "st.storytellerSpec" (list $root $p) -}}
 {{- else if eq $p.judge.engine "remote" -}}
 kind: openai
 base_url: {{ $root.Values.remote.judge.baseUrl }}
