@@ -39,7 +39,16 @@ COVERAGE: dict[str, list[str]] = {
     "make test": ["tests/test_readme.py::test_make_targets_run_what_the_readme_says"],
     "make test-fast": ["tests/test_readme.py::test_make_targets_run_what_the_readme_says"],
     "make bench": ["tests/test_readme.py::test_make_targets_run_what_the_readme_says"],
+    "make mutation": ["tests/test_readme.py::test_make_targets_run_what_the_readme_says"],
     "make proto": ["tests/test_generated_code.py::test_generated_code_is_up_to_date"],
+    "make images": [
+        "tests/test_readme.py::test_make_targets_run_what_the_readme_says",
+        "tests/cluster/test_images.py::test_make_images_builds_both_images_with_the_engine_there_is",
+    ],
+    "make observability": [
+        "tests/test_readme.py::test_make_targets_run_what_the_readme_says",
+        "tests/cluster/test_observability.py::test_generated_files_are_current",
+    ],
     "make docs": [
         "tests/test_docs.py::test_configuration_reference_is_up_to_date",
         "tests/stack/test_profiles.py::test_json_schema_export_is_up_to_date_and_validates_every_shipped_file",
@@ -75,7 +84,10 @@ RECIPES = {
     "make test": "pytest -q",
     "make test-fast": 'pytest -q -m "not slow"',
     "make bench": "bench/bench_default_run.py",
+    "make mutation": "scripts/mutation.py run",
     "make proto": "scripts/gen_protos.py",
+    "make images": "scripts/build_images.sh",
+    "make observability": "scripts/observability.py",
     "make docs": "scripts/profile_schema.py",
 }
 
