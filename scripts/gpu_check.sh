@@ -50,9 +50,14 @@ env_args=()
 if [ -f "$carry/pytriton.tar.xz" ]; then
   say "unpacking tritonserver and creating the execution environment"
   tar -xJf "$carry/pytriton.tar.xz" -C "$site"
-  "$python" -m venv --system-site-packages "$work/triton-env"
-  "$work/triton-env/bin/python" -m pip install --quiet --no-index --no-deps "$carry"/wheels/numpy-1.26.4-*.whl \
-    2>&1 | grep -v "^WARNING" || true
+  # A venv whose own site-packages (numpy 1.26) come first, then the image's: a .pth file names the
+  # image interpreter's site-packages (--system-site-packages would name the base Python's, not those of
+  # a venv such as the image's own python3).
+  "$python" -m venv --without-pip "$work/triton-env"
+  env_site=$(echo "$work"/triton-env/lib/python3.*/site-packages)
+  "$python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" > "$env_site/image-packages.pth"
+  "$python" -m pip install --quiet --no-index --no-deps --target "$env_site" \
+    "$carry"/wheels/numpy-1.26.4-*.whl 2>&1 | grep -v "^WARNING" || true
   env_args=(--execution-env "$work/triton-env")
 fi
 
