@@ -348,6 +348,13 @@ def test_the_engines_take_models_and_settings_from_the_profile_file(name):
         assert fetch["args"] == [model.model]
 
     vllm_args("storyteller", profile.storyteller)
+    story, sampling = env(docs["story"]), profile.storyteller.sampling
+    assert (story["STORYTELLING_STORY_DEFAULT_ENGINE"], story["STORYTELLING_STORY_DEFAULT_MODE"]) == (
+        profile.storyteller.served_name,
+        profile.storyteller.mode,
+    )
+    for field in ("temperature", "top_p", "max_tokens", "max_attempts"):
+        assert float(story[f"STORYTELLING_STORY_{field.upper()}"]) == getattr(sampling, field), field
     judges = json.loads(env(docs["evaluation"])["STORYTELLING_EVALUATION_JUDGES"])
     if isinstance(profile.judge, SharedEngine):  # one model writes and judges: no judge pod
         assert "judge" not in docs

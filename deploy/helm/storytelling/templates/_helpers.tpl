@@ -101,6 +101,13 @@ gpu: {{ eq .device "cuda" }}
   extraArgs: {{ $m.engine_args | default list | toJson }}
 {{- end }}
 {{- end }}
+{{- /* The story service's sampling, prompt mode and cut acceptance: what the file sets (the service's
+defaults otherwise), as the local stack passes them. */}}
+{{- $teller := .storyteller }}
+{{- $story := pick ($teller.sampling | default dict) "temperature" "top_p" "max_tokens" "max_attempts" }}
+{{- with $teller.mode }}{{ $_ := set $story "default_mode" . }}{{ end }}
+{{- if hasKey $teller "accept_cut" }}{{ $_ := set $story "accept_cut" $teller.accept_cut }}{{ end }}
+storySettings: {{ toJson $story }}
 {{- $painter := .painter }}
 painter:
   engine: {{ index $engines $painter.engine | default $painter.engine }}

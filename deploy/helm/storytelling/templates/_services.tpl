@@ -70,6 +70,7 @@ timeout_s: 300
 {{- $engines := include "st.storyEngines" (list $root $p) | fromJson -}}
 {{- $_ := set $settings "engines" $engines -}}
 {{- $_ := set $settings "default_engine" (ternary $p.storyteller.servedName $p.storyteller.engine (eq $p.storyteller.engine "vllm")) -}}
+{{- $settings = merge $settings ($p.storySettings | default dict) -}}
 {{- else if eq $component "render" -}}
 {{- if eq $p.painter.engine "triton" -}}
 {{- $_ := set $settings "triton_url" (include "st.target" (list $root "painter" 8001)) -}}
