@@ -35,4 +35,5 @@ from transformers import AutoTokenizer
 from storytelling.llm.smollm2 import materialize
 AutoTokenizer.from_pretrained(materialize()).save_pretrained(sys.argv[1])
 EOF
+[ -f "$out/smollm2-tokenizer/tokenizer.json" ] || { echo "gpu_carry: SmolLM2's tokenizer was not written"; exit 1; }
 du -sh "$out" "$out"/* | sed 's/^/gpu_carry: /'
