@@ -133,7 +133,9 @@ class DiffusionEngine:
         self.model_path = str(ensure_tiny_pipeline()) if config.model == TINY_RANDOM else config.model
         self.random_weights = is_random(self.model_path)
         options = {"variant": config.variant} if config.variant else {}
-        pipe = diffusers.AutoPipelineForText2Image.from_pretrained(self.model_path, dtype=self.dtype, **options)
+        pipe = diffusers.AutoPipelineForText2Image.from_pretrained(
+            self.model_path, dtype=self.dtype, **options
+        )
         if config.lora:
             _fuse_lora(pipe, config.lora)
         if config.scheduler:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from storytelling.runtime.checkpoints import is_random, mark_random
 from storytelling.runtime.paths import cache_dir
+
 NAME = "tiny-sd-random-v1"
 TINY_RANDOM = "tiny-random"  # the model name that selects this pipeline in painter configs
 
