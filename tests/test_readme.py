@@ -178,7 +178,8 @@ def test_make_stack_starts_serves_and_stops_cleanly(tmp_path: Path):
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == -signal.SIGINT, "\n".join(lines) + rest
+    # make ends by the signal, or with the launcher's status 0 when the clean stop finished first.
+    assert process.returncode in (0, -signal.SIGINT), "\n".join(lines) + rest
     assert "stopping..." in rest and "Traceback" not in rest and "interrupted during start-up" not in rest
     for address in endpoints.values():  # every service is gone, its port closed
         host, port = address.rsplit(":", 1)

@@ -77,6 +77,11 @@ def server_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]
     return env
 
 
+# Parameters Triton's Python backend reads itself rather than the model: the model's config.pbtxt does
+# not declare them.
+BACKEND_PARAMETERS = frozenset({"EXECUTION_ENV_PATH"})
+
+
 def prepare_repository(
     target: Path,
     parameters: Mapping[str, Mapping[str, str]] | None = None,
@@ -101,7 +106,7 @@ def prepare_repository(
         config_path = target / model_dir.name / "config.pbtxt"
         config = text_format.Parse(config_path.read_text(), model_config_pb2.ModelConfig())
         for key, value in (parameters or {}).get(model_dir.name, {}).items():
-            if key not in config.parameters:
+            if key not in config.parameters and key not in BACKEND_PARAMETERS:
                 known = ", ".join(sorted(config.parameters))
                 raise ValueError(
                     f"parameters.{model_dir.name}.{key}: not a parameter of the model (has {known})"
