@@ -83,7 +83,7 @@ async def test_bad_input_gets_a_clear_status(stub):
     await expect(
         grpc.StatusCode.INVALID_ARGUMENT,
         "spec.story.mode: unknown value 5; "
-        "known: STORY_MODE_UNSPECIFIED, STORY_MODE_NAIVE, STORY_MODE_COR_GUIDED",
+        "known: STORY_MODE_UNSPECIFIED, STORY_MODE_NAIVE, STORY_MODE_COR_GUIDED, STORY_MODE_SHORT",
         create(pipeline_pb2.CreateJobRequest(spec=spec(1, story={"mode": 5}))),
     )
     await expect(

@@ -121,6 +121,17 @@ async def test_naive_mode_uses_no_exemplars():
     assert "laundromat" in engine.calls[0][0][-1].content  # the worked example
 
 
+@pytest.mark.parametrize("theme", ["", "a night train"])
+async def test_short_mode_is_one_instruction_and_the_theme(theme):
+    engine = ScriptedEngine()
+    story = await storyteller(engine).write(StoryOptions(mode=Mode.SHORT, theme=theme), seed=1)
+    assert story.provenance.prompt_version == "short/1" and story.provenance.exemplar_ids == ()
+    system, user = engine.calls[0][0]
+    assert system.role == "system" and user.role == "user"
+    expected = "Write a description of a storytelling image."
+    assert user.content == (f"{expected} Theme: {theme}" if theme else expected)
+
+
 async def test_inline_pool_is_sampled_and_named_in_provenance():
     content = "img_id,story\n" + "".join(f'u{i},"User story number {i} about a market."\n' for i in range(5))
     story = await storyteller().write(

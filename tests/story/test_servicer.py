@@ -75,6 +75,7 @@ async def test_list_pools_modes_and_engines():
     assert {(m.mode, m.prompt_version) for m in modes.modes} == {
         (common_pb2.STORY_MODE_NAIVE, "naive/1"),
         (common_pb2.STORY_MODE_COR_GUIDED, "cor-guided/1"),
+        (common_pb2.STORY_MODE_SHORT, "short/1"),
     }
     assert engines.default_engine == "scripted"
     assert [(e.name, e.ready, e.ref.kind) for e in engines.engines] == [("scripted", True, "scripted")]

@@ -26,6 +26,7 @@ class StoryMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STORY_MODE_UNSPECIFIED: _ClassVar[StoryMode]
     STORY_MODE_NAIVE: _ClassVar[StoryMode]
     STORY_MODE_COR_GUIDED: _ClassVar[StoryMode]
+    STORY_MODE_SHORT: _ClassVar[StoryMode]
 
 class ImageFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -44,6 +45,7 @@ DIMENSION_MENTAL_STATE: Dimension
 STORY_MODE_UNSPECIFIED: StoryMode
 STORY_MODE_NAIVE: StoryMode
 STORY_MODE_COR_GUIDED: StoryMode
+STORY_MODE_SHORT: StoryMode
 IMAGE_FORMAT_UNSPECIFIED: ImageFormat
 IMAGE_FORMAT_PNG: ImageFormat
 IMAGE_FORMAT_JPEG: ImageFormat

@@ -14,6 +14,7 @@ from storytelling.v1 import common_pb2, story_pb2
 MODES = {
     common_pb2.STORY_MODE_NAIVE: Mode.NAIVE,
     common_pb2.STORY_MODE_COR_GUIDED: Mode.COR_GUIDED,
+    common_pb2.STORY_MODE_SHORT: Mode.SHORT,
 }
 MODE_ENUMS = {mode: enum for enum, mode in MODES.items()}
 

@@ -18,6 +18,7 @@ from storytelling.api.pools import PoolEntry
 class Mode(StrEnum):
     NAIVE = "naive"
     COR_GUIDED = "cor-guided"
+    SHORT = "short"
 
 
 SYSTEM = (
@@ -43,6 +44,11 @@ NAIVE_EXAMPLE = (
 )
 
 
+# The whole request of the short prompt: what a Mini-Storyteller is trained on (storytelling.training), so
+# a small model need not read a thousand-token prompt at every call.
+SHORT_INSTRUCTION = "Write a description of a storytelling image."
+
+
 @dataclass(frozen=True)
 class Prompt:
     mode: Mode
@@ -54,6 +60,9 @@ class Prompt:
         return self.mode is Mode.COR_GUIDED
 
     def render(self, exemplars: Sequence[PoolEntry], theme: str = "") -> list[ChatMessage]:
+        if self.mode is Mode.SHORT:
+            body = SHORT_INSTRUCTION + (f" Theme: {theme}" if theme else "")
+            return [ChatMessage("system", SYSTEM), ChatMessage("user", body)]
         if self.mode is Mode.NAIVE:
             body = f"Write a description of a storytelling image.\n{RULES}\n\nExample:\n{NAIVE_EXAMPLE}"
         else:
@@ -88,5 +97,10 @@ PROMPTS: dict[Mode, Prompt] = {
         "cor-guided/1",
         "The seven reasoning dimensions with visual-clue examples, plus k exemplars sampled per request "
         "from a story pool.",
+    ),
+    Mode.SHORT: Prompt(
+        Mode.SHORT,
+        "short/1",
+        "One instruction and the theme, no rules or exemplars: the prompt Mini-Storytellers are trained on.",
     ),
 }
