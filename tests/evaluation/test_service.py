@@ -6,6 +6,7 @@ import grpc
 import pytest
 
 from storytelling.evaluation.core import Evaluation
+from storytelling.evaluation.lexical import distinct_n, repetition
 from storytelling.evaluation.service import EvaluationService
 from storytelling.evaluation.settings import EvaluationSettings
 from storytelling.llm import EngineSpec
@@ -93,6 +94,16 @@ async def test_diversity_rpc(stub) -> None:
     request.options.reference.append(DISTINCT[0])
     result = await stub.Diversity(request)
     assert result.HasField("novelty") and result.per_story_novelty[0] == pytest.approx(0.0, abs=1e-5)
+    assert result.distinct_2 == pytest.approx(distinct_n(DISTINCT, 2))
+    copies = await stub.Diversity(evaluation_pb2.DiversityRequest(stories=[DISTINCT[0]] * 2))
+    assert copies.distinct_2 == pytest.approx(distinct_n(DISTINCT[:1], 2) / 2)
+
+
+async def test_text_measures_report_repetition(stub) -> None:
+    written = await stub.TextMeasures(evaluation_pb2.TextMeasuresRequest(story=DISTINCT[0]))
+    looping = await stub.TextMeasures(evaluation_pb2.TextMeasuresRequest(story="Invent a story that. " * 12))
+    assert written.repetition == pytest.approx(repetition(DISTINCT[0])) and written.repetition < 0.05
+    assert looping.repetition > 0.8
 
 
 async def test_evaluate_set_streams_items_then_summary(stub) -> None:

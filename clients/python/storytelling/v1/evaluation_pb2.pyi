@@ -226,7 +226,7 @@ class DiversityRequest(_message.Message):
     def __init__(self, stories: _Optional[_Iterable[str]] = ..., options: _Optional[_Union[DiversityOptions, _Mapping]] = ...) -> None: ...
 
 class DiversityResult(_message.Message):
-    __slots__ = ("status", "diversity", "per_story", "novelty", "per_story_novelty", "vendi_score", "k", "embedder", "search", "recall", "recall_sample")
+    __slots__ = ("status", "diversity", "per_story", "novelty", "per_story_novelty", "vendi_score", "k", "embedder", "search", "recall", "recall_sample", "distinct_2")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     DIVERSITY_FIELD_NUMBER: _ClassVar[int]
     PER_STORY_FIELD_NUMBER: _ClassVar[int]
@@ -238,6 +238,7 @@ class DiversityResult(_message.Message):
     SEARCH_FIELD_NUMBER: _ClassVar[int]
     RECALL_FIELD_NUMBER: _ClassVar[int]
     RECALL_SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    DISTINCT_2_FIELD_NUMBER: _ClassVar[int]
     status: _common_pb2.EvaluatorStatus
     diversity: float
     per_story: _containers.RepeatedScalarFieldContainer[float]
@@ -249,7 +250,8 @@ class DiversityResult(_message.Message):
     search: str
     recall: float
     recall_sample: int
-    def __init__(self, status: _Optional[_Union[_common_pb2.EvaluatorStatus, _Mapping]] = ..., diversity: _Optional[float] = ..., per_story: _Optional[_Iterable[float]] = ..., novelty: _Optional[float] = ..., per_story_novelty: _Optional[_Iterable[float]] = ..., vendi_score: _Optional[float] = ..., k: _Optional[int] = ..., embedder: _Optional[str] = ..., search: _Optional[str] = ..., recall: _Optional[float] = ..., recall_sample: _Optional[int] = ...) -> None: ...
+    distinct_2: float
+    def __init__(self, status: _Optional[_Union[_common_pb2.EvaluatorStatus, _Mapping]] = ..., diversity: _Optional[float] = ..., per_story: _Optional[_Iterable[float]] = ..., novelty: _Optional[float] = ..., per_story_novelty: _Optional[_Iterable[float]] = ..., vendi_score: _Optional[float] = ..., k: _Optional[int] = ..., embedder: _Optional[str] = ..., search: _Optional[str] = ..., recall: _Optional[float] = ..., recall_sample: _Optional[int] = ..., distinct_2: _Optional[float] = ...) -> None: ...
 
 class AlignmentRequest(_message.Message):
     __slots__ = ("item", "options")
@@ -342,7 +344,7 @@ class TextMeasuresRequest(_message.Message):
     def __init__(self, story: _Optional[str] = ...) -> None: ...
 
 class TextMeasuresResult(_message.Message):
-    __slots__ = ("status", "dimensions", "dimensions_covered", "characters", "events", "causal_links", "mental_states", "words", "method")
+    __slots__ = ("status", "dimensions", "dimensions_covered", "characters", "events", "causal_links", "mental_states", "words", "method", "repetition")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
     DIMENSIONS_COVERED_FIELD_NUMBER: _ClassVar[int]
@@ -352,6 +354,7 @@ class TextMeasuresResult(_message.Message):
     MENTAL_STATES_FIELD_NUMBER: _ClassVar[int]
     WORDS_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
+    REPETITION_FIELD_NUMBER: _ClassVar[int]
     status: _common_pb2.EvaluatorStatus
     dimensions: _containers.RepeatedCompositeFieldContainer[_common_pb2.DimensionScore]
     dimensions_covered: int
@@ -361,7 +364,8 @@ class TextMeasuresResult(_message.Message):
     mental_states: int
     words: int
     method: str
-    def __init__(self, status: _Optional[_Union[_common_pb2.EvaluatorStatus, _Mapping]] = ..., dimensions: _Optional[_Iterable[_Union[_common_pb2.DimensionScore, _Mapping]]] = ..., dimensions_covered: _Optional[int] = ..., characters: _Optional[int] = ..., events: _Optional[int] = ..., causal_links: _Optional[int] = ..., mental_states: _Optional[int] = ..., words: _Optional[int] = ..., method: _Optional[str] = ...) -> None: ...
+    repetition: float
+    def __init__(self, status: _Optional[_Union[_common_pb2.EvaluatorStatus, _Mapping]] = ..., dimensions: _Optional[_Iterable[_Union[_common_pb2.DimensionScore, _Mapping]]] = ..., dimensions_covered: _Optional[int] = ..., characters: _Optional[int] = ..., events: _Optional[int] = ..., causal_links: _Optional[int] = ..., mental_states: _Optional[int] = ..., words: _Optional[int] = ..., method: _Optional[str] = ..., repetition: _Optional[float] = ...) -> None: ...
 
 class NoveltyResult(_message.Message):
     __slots__ = ("status", "exemplar_novelty", "exemplars", "pool_novelty", "memorisation", "nearest_pool_story", "memorised", "memorisation_threshold", "embedder")

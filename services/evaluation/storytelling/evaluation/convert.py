@@ -347,6 +347,7 @@ def diversity(outcome: Outcome[DiversityReport], embedder: str) -> evaluation_pb
         if report.recall is not None:
             result.recall = report.recall
             result.recall_sample = report.recall_sample
+        result.distinct_2 = report.distinct_2
         if report.novelty is not None:
             result.novelty = report.novelty
             result.per_story_novelty.extend(report.per_story_novelty.tolist())
@@ -409,6 +410,7 @@ def text_measures(outcome: Outcome[TextMeasures]) -> evaluation_pb2.TextMeasures
         result.mental_states = report.mental_states
         result.words = report.words
         result.method = outcome.status.engine
+        result.repetition = report.repetition
     return result
 
 

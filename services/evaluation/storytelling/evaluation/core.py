@@ -9,13 +9,14 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TypeVar
 
 import numpy as np
 
 from storytelling.evaluation import judge as judge_prompt
+from storytelling.evaluation import lexical
 from storytelling.evaluation.alignment import AlignmentEvaluator, AlignmentReport
 from storytelling.evaluation.ann import DEFAULT_NPROBE
 from storytelling.evaluation.complexity import PROMPT_VERSION as COMPLEXITY_PROMPT_VERSION
@@ -193,6 +194,7 @@ class Evaluation:
             approximate_above=self.approximate_above,
             nprobe=self.nprobe,
         )
+        report = replace(report, distinct_2=lexical.distinct_n(stories, 2))
         return Outcome(
             Status(State.OK, engine=self.embedder.name, seconds=time.perf_counter() - start), report
         )

@@ -3,7 +3,8 @@
 Diversity of story i: mean cosine distance (1 - cos) to its k nearest other stories; of the set: the
 mean over stories. k is clipped to n - 1. Novelty of story i: cosine distance to its nearest reference
 story (the in-context exemplars), so a paraphrase of an exemplar scores near 0. Vendi score: the
-effective number of distinct stories, in [1, n].
+effective number of distinct stories, in [1, n]. Distinct-2 (lexical, from the texts) is
+`lexical.distinct_n`, filled in by the caller that has the texts.
 
 Search: exact (tiled GEMM, `knn`) by default, on a CPU as on a GPU. On a CPU, a set larger than
 `approximate_above` uses the approximate index of `ann` instead and reports its measured recall.
@@ -30,6 +31,7 @@ class DiversityReport:
     search: str = "exact"
     recall: float | None = None  # measured recall@k of an approximate search
     recall_sample: int = 0
+    distinct_2: float = 0.0
 
 
 def clip_k(k: int, n: int) -> int:

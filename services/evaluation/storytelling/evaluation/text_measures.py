@@ -10,7 +10,7 @@ and their visible signs (smile, frown, cry). Dimension confidence in [0, 1]: cue
 give r_d = 1 - exp(-c_d). Where an embedder is given, s_d is the best cosine similarity between a sentence
 of the story and prototype sentences of the dimension, rescaled from [0.25, 0.65] to [0, 1] (below 0.25
 is unrelated text for all-MiniLM-L6-v2), and the two are combined as independent evidence,
-1 - (1 - r_d)(1 - s_d). A dimension is covered at confidence >= 0.5.
+1 - (1 - r_d)(1 - s_d). A dimension is covered at confidence >= 0.5. Repetition is `lexical.repetition`.
 """
 
 import threading
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from storytelling.evaluation import lexicon
+from storytelling.evaluation import lexical, lexicon
 from storytelling.evaluation.dimensions import DIMENSIONS, Dimension
 from storytelling.evaluation.embedder import Embedder
 from storytelling.evaluation.scores import DimensionScore
@@ -37,6 +37,7 @@ class TextMeasures:
     causal_links: int
     mental_states: int
     words: int
+    repetition: float = 0.0
 
     @property
     def dimensions_covered(self) -> int:
@@ -114,6 +115,7 @@ class TextMeasurer:
             causal_links=causal,
             mental_states=len(emotions),
             words=sum(not (t.is_punct or t.is_space) for t in doc),
+            repetition=lexical.repetition(story),
         )
 
     def _similarity(self, sentences: list[str]) -> dict[Dimension, float] | None:
