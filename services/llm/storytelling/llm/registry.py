@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from storytelling.llm.embedded import EmbeddedChatEngine
 from storytelling.llm.engine import ChatEngine
@@ -18,6 +18,9 @@ class EngineSpec(BaseModel):
     kind: Literal["openai", "embedded"]
     # Served model name (openai), or local path / hub id (embedded; empty means the offline default).
     model: str = ""
+    # Embedded only: a LoRA adapter (directory or hub id) on `model`, loaded with peft. An OpenAI-compatible
+    # server serves an adapter under its own name instead (vLLM `--lora-modules NAME=DIR`): put NAME in `model`.
+    adapter: str = ""
     base_url: str = ""
     # Name of the environment variable holding the API key, never the key itself.
     api_key_env: str = ""
@@ -31,8 +34,17 @@ class EngineSpec(BaseModel):
     # The served model has random weights (set by the stack for its tiny test models).
     random_weights: bool = False
 
+    @model_validator(mode="after")
+    def _adapter_is_embedded(self) -> "EngineSpec":
+        if self.adapter and self.kind != "embedded":
+            raise ValueError(
+                "adapter: only embedded engines load adapters; serve it with vLLM under its own name "
+                "(--lora-modules NAME=DIR) and give that name as model"
+            )
+        return self
+
 
 def build_engine(spec: EngineSpec) -> ChatEngine:
     if spec.kind == "embedded":
-        return EmbeddedChatEngine(spec.model or None)
+        return EmbeddedChatEngine(spec.model or None, adapter=spec.adapter or None)
     return OpenAIChatEngine.from_spec(spec)

