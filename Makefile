@@ -6,7 +6,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 VLLM_VENV := .venv-vllm
-SRC_ROOTS := clients/python services/runtime services/llm services/story services/render services/evaluation services/orchestrator services/stack
+SRC_ROOTS := clients/python services/runtime services/llm services/story services/render services/evaluation services/orchestrator services/stack services/training
 export PYTHONPATH := $(subst $(eval) ,:,$(SRC_ROOTS)):.
 
 # Model profile of `make run` and `make stack` (deploy/profiles/NAME.yaml).
@@ -28,7 +28,7 @@ endif
 # Profiles served by vLLM need its venv; the others start without it.
 NEEDS_VLLM := $(if $(filter offline remote,$(PROFILE)),,vllm-venv)
 
-REQS := requirements/base.txt requirements/ml.txt requirements/dev.txt requirements/nodeps.txt
+REQS := requirements/base.txt requirements/ml.txt requirements/training.txt requirements/dev.txt requirements/nodeps.txt
 
 .PHONY: help venv vllm-venv proto docs observability images run stack test test-fast bench mutation clean
 
@@ -52,7 +52,8 @@ $(VENV)/$(STAMP): $(REQS) pyproject.toml clients/python/pyproject.toml
 	rm -f $(VENV)/.stamp $(VENV)/.stamp-gpu
 	$(PY) -m pip install --quiet --upgrade pip
 	$(CUDA_TORCH)
-	$(PY) -m pip install --quiet -r requirements/base.txt -r requirements/ml.txt -r requirements/dev.txt
+	$(PY) -m pip install --quiet -r requirements/base.txt -r requirements/ml.txt -r requirements/training.txt \
+		-r requirements/dev.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements/nodeps.txt
 	$(PY) -m pip install --quiet packaging "ml-dtypes<=0.5.4"
 	$(PY) -m pip install --quiet --no-deps -e clients/python -e .

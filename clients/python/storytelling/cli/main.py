@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from storytelling.cli import cluster, connection, evaluate, jobs, stack, tokens
+from storytelling.cli import cluster, connection, evaluate, jobs, stack, tokens, train
 from storytelling.cluster.fetch import ClusterError
 from storytelling.client import (
     DeadlineExceededError,
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_parser(commands, common)
     tokens.add_parser(commands)
     cluster.add_parser(commands)
+    train.add_parser(commands)
     return parser
 
 
@@ -66,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{error}{retry}", EXIT_CODES[ResourceExhaustedError])
     except StorytellingError as error:
         return _fail(str(error), next((c for t, c in EXIT_CODES.items() if isinstance(error, t)), 1))
-    except (ValueError, OSError, stack.StackError, ClusterError) as error:
+    except (ValueError, OSError, stack.StackError, ClusterError, train.TrainingUnavailable) as error:
         return _fail(str(error), 1)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)

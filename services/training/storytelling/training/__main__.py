@@ -1,0 +1,5 @@
+import sys
+
+from storytelling.training.cli import main
+
+sys.exit(main())

@@ -1,0 +1,115 @@
+"""Model cards: what a trained storyteller is, what it was trained on and how, how well it does, and the
+command that reproduces it. Written with every exported model and with the adapter shipped in the repo."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from storytelling.story.prompts import PROMPTS, SHORT_INSTRUCTION, Mode
+from storytelling.training.layout import RunLayout
+from storytelling.training.records import read_json
+
+REPRODUCE = "make train-report   # the offline recipe (storytelling train recipe), then the report"
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+
+
+def model_card(layout: RunLayout, name: str, report: dict[str, Any] | None = None) -> str:
+    sft = read_json(layout.metrics("sft"))
+    dpo = read_json(layout.metrics("dpo")) if layout.metrics("dpo").is_file() else None
+    final = dpo or sft
+    lora = final["settings"]["model"]["lora"]
+    data = sft.get("data_manifest") or {}
+    lines = [
+        "---",
+        f"base_model: {final['base_id']}",
+        "library_name: peft",
+        "license: apache-2.0",
+        "tags: [lora, sft, dpo, storytelling, storytelling-painter]",
+        "---",
+        "",
+        f"# {name}",
+        "",
+        "A Mini-Storyteller of StorytellingPainter: a LoRA adapter that makes a small instruct model write "
+        "one-moment descriptions of storytelling images (people, place, time, an event, its cause and "
+        "how everyone feels, all shown through visible clues), trained with SFT and then DPO on pairs "
+        "ranked by the project's evaluation service.",
+        "",
+        f"It is trained for the short prompt `{PROMPTS[Mode.SHORT].version}`: the system message of the "
+        f'story service and the user message "{SHORT_INSTRUCTION}", optionally followed by '
+        '" Theme: <theme>". No rules or exemplars are needed.',
+        "",
+        "## Base model",
+        "",
+        f"{final['base']}.",
+        "",
+        "## Training",
+        "",
+        f"- SFT data: {sft['examples']} examples, sha256 `{sft['data_sha256']}`, teacher "
+        f"`{data.get('teacher', 'unknown')}`, filtered by the story checks and text-side measures "
+        f"({data.get('filters', {})}); the pool's test split was never trained on.",
+        f"- SFT: LoRA r={lora['r']}, alpha={lora['alpha']}, dropout={lora['dropout']}, targets "
+        f"`{lora['target_modules']}`; {_optim(sft)}; {sft['global_step']} steps, "
+        f"{sft['tokens_per_second']} tokens/s; final loss {_last_loss(sft)}.",
+    ]
+    if dpo:
+        pairs = dpo.get("pairs_manifest") or {}
+        lines.append(
+            f"- DPO: {dpo['pairs']} pairs, sha256 `{dpo['data_sha256']}`, sampled from the SFT model "
+            f"({pairs.get('samples', '?')} stories, {pairs.get('sampling', {}).get('per_prompt', '?')} per "
+            f"prompt), ranked by the reward of `storytelling.training.reward` through the evaluation "
+            f"service, margin {pairs.get('pairing', {}).get('margin', '?')}; beta={dpo['settings']['beta']}; "
+            f"{_optim(dpo)}; {dpo['global_step']} steps, {dpo['tokens_per_second']} tokens/s."
+        )
+    lines += ["", "## Evaluation", ""]
+    if report:
+        for h in report["headline"]:
+            acc, cov = h["acceptance"], h["coverage"]
+            lines.append(
+                f"- {h['trained']} vs {h['base']}: stories accepted on the first try {acc[0]:.0%} vs "
+                f"{acc[1]:.0%}; reasoning dimensions covered {cov[0]:.2f} vs {cov[1]:.2f} of 7."
+            )
+        lines.append("")
+        lines.append("Full comparison: `docs/mini-storytellers/report.md`.")
+    else:
+        lines.append("Not evaluated yet: run `storytelling train report`.")
+    lines += [
+        "",
+        "## Use",
+        "",
+        "- vLLM: `--enable-lora --lora-modules mini-storyteller=<this directory>`, then request the model "
+        '`mini-storyteller` (story service engine `{"kind": "openai", "model": "mini-storyteller", ...}`).',
+        '- Embedded (peft): story service engine `{"kind": "embedded", "adapter": "<this directory>"}`.',
+        "",
+        "## Reproduce",
+        "",
+        "```",
+        REPRODUCE,
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def ship(layout: RunLayout, target: Path, name: str, report: dict[str, Any] | None) -> Path:
+    """Copies the final adapter and its model card to `target` (the directory shipped in the repo)."""
+    source = layout.exported("dpo") if layout.metrics("dpo").is_file() else layout.exported("sft")
+    target.mkdir(parents=True, exist_ok=True)
+    for file in ADAPTER_FILES:
+        shutil.copyfile(source / file, target / file)
+    (target / "README.md").write_text(model_card(layout, name, report))
+    return target
+
+
+def _optim(metrics: dict[str, Any]) -> str:
+    o = metrics["settings"]["optim"]
+    return (
+        f"lr {o['learning_rate']}, batch {o['batch_size']}x{o['grad_accum']}, epochs {o['epochs']}, "
+        f"max length {o['max_length']}, seed {o['seed']}"
+    )
+
+
+def _last_loss(metrics: dict[str, Any]) -> str:
+    losses = metrics.get("losses") or []
+    return f"{losses[-1]['loss']:.3f}" if losses else "n/a"
