@@ -132,6 +132,28 @@ async def test_short_mode_is_one_instruction_and_the_theme(theme):
     assert user.content == (f"{expected} Theme: {theme}" if theme else expected)
 
 
+async def test_an_engine_can_default_to_another_mode_and_requests_still_choose():
+    engine = ScriptedEngine()
+    teller = Storyteller(
+        {"mini": engine, "big": ScriptedEngine()},
+        PoolRegistry(builtin_pools()),
+        default_engine="mini",
+        engine_modes={"mini": Mode.SHORT},
+    )
+    assert (await teller.write(StoryOptions(), seed=1)).provenance.prompt_version == "short/1"
+    chosen = await teller.write(StoryOptions(mode=Mode.COR_GUIDED), seed=1)
+    assert chosen.provenance.prompt_version == "cor-guided/1"
+    other = await teller.write(StoryOptions(engine="big"), seed=1)
+    assert other.provenance.prompt_version == "cor-guided/1"
+    with pytest.raises(ValueError, match=r"engine modes name engines that are not configured: \['tiny'\]"):
+        Storyteller(
+            {"mini": engine},
+            PoolRegistry(builtin_pools()),
+            default_engine="mini",
+            engine_modes={"tiny": Mode.SHORT},
+        )
+
+
 async def test_inline_pool_is_sampled_and_named_in_provenance():
     content = "img_id,story\n" + "".join(f'u{i},"User story number {i} about a market."\n' for i in range(5))
     story = await storyteller().write(

@@ -9,6 +9,7 @@ import pytest
 from storytelling.llm.embedded import EmbeddedChatEngine
 from storytelling.llm.openai import OpenAIChatEngine
 from storytelling.runtime.config import ConfigError
+from storytelling.story.prompts import Mode
 from storytelling.story.service import StoryService, StorySettings
 
 VLLM = {"vllm": {"kind": "openai", "base_url": "http://127.0.0.1:8000/v1", "model": "smollm2-135m"}}
@@ -72,3 +73,11 @@ def test_an_embedded_engine_names_its_adapter_and_an_openai_engine_cannot():
     served = {"vllm": {**VLLM["vllm"], "adapter": "/models/mini-storyteller"}}
     with pytest.raises(ConfigError, match="engines.vllm.*adapter: only embedded engines load adapters"):
         StorySettings.load(["--engines", json.dumps(served), "--default-engine", "vllm"])
+
+
+def test_engine_modes_from_flags_and_bad_modes_name_the_field():
+    flags = ["--engines", json.dumps(VLLM), "--default-engine", "vllm", "--engine-modes", '{"vllm": "short"}']
+    service = StoryService.from_settings(StorySettings.load(flags))
+    assert service.storyteller.engine_modes == {"vllm": Mode.SHORT}
+    with pytest.raises(ConfigError, match="engine_modes.vllm"):
+        StorySettings.load(["--engine-modes", '{"vllm": "haiku"}'])

@@ -143,10 +143,17 @@ class Storyteller:
         *,
         default_engine: str,
         limits: Limits | None = None,
+        engine_modes: Mapping[str, Mode] | None = None,
     ) -> None:
+        """`engine_modes`: the mode of requests that name none, per engine (`limits.mode` otherwise); a
+        Mini-Storyteller, trained for the short prompt, is best asked with it."""
         if default_engine not in engines:
             raise ValueError(f"default engine {default_engine!r} is not among {sorted(engines)}")
+        unknown = set(engine_modes or {}) - set(engines)
+        if unknown:
+            raise ValueError(f"engine modes name engines that are not configured: {sorted(unknown)}")
         self.engines = dict(engines)
+        self.engine_modes = dict(engine_modes or {})
         self.pools = pools
         self.default_engine = default_engine
         self.limits = limits or Limits()
@@ -190,13 +197,13 @@ class Storyteller:
 
     def _plan(self, options: StoryOptions) -> _Plan:
         limits = self.limits
-        prompt = PROMPTS[options.mode or limits.mode]
         engine_name = options.engine or self.default_engine
         if engine_name not in self.engines:
             raise InvalidArgument(
                 f"unknown engine {engine_name!r}; configured: {', '.join(sorted(self.engines))}",
                 field="options.engine",
             )
+        prompt = PROMPTS[options.mode or self.engine_modes.get(engine_name, limits.mode)]
         sampling = SamplingParams(
             temperature=_in_range(options.temperature, limits.temperature, 0.0, 2.0, "temperature"),
             top_p=_in_range(options.top_p, limits.top_p, 0.0, 1.0, "top_p", open_low=True),

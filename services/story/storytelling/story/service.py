@@ -31,6 +31,11 @@ class StorySettings(ServiceSettings):
     )
     default_engine: str = Field("embedded", description="Engine used when a request names none.")
     default_mode: Mode = Field(Mode.COR_GUIDED, description="Prompting mode used when a request names none.")
+    engine_modes: dict[str, Mode] = Field(
+        default_factory=dict,
+        description='Prompting mode of requests that name none, per engine, as JSON: {"mini": "short"} '
+        "for a Mini-Storyteller trained on the short prompt. Engines not listed: default_mode.",
+    )
     pool_files: list[Path] = Field(
         default_factory=list,
         description='Extra pools (CSV img_id,story or JSONL), named after the file: ["/data/clinic.csv"].',
@@ -85,9 +90,14 @@ class StoryService(Service):
             accept_salvaged=settings.accept_salvaged,
             accept_cut=settings.accept_cut,
         )
-        return cls(
-            settings, Storyteller(engines, pools, default_engine=settings.default_engine, limits=limits)
+        storyteller = Storyteller(
+            engines,
+            pools,
+            default_engine=settings.default_engine,
+            limits=limits,
+            engine_modes=settings.engine_modes,
         )
+        return cls(settings, storyteller)
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         story_pb2_grpc.add_StoryServiceServicer_to_server(StoryServicer(self.storyteller), server)
