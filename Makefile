@@ -30,7 +30,7 @@ NEEDS_VLLM := $(if $(filter offline remote,$(PROFILE)),,vllm-venv)
 
 REQS := requirements/base.txt requirements/ml.txt requirements/training.txt requirements/dev.txt requirements/nodeps.txt
 
-.PHONY: help venv vllm-venv proto docs observability images run stack test test-fast bench mutation clean
+.PHONY: help venv vllm-venv proto docs observability images run stack test test-fast bench mutation train train-report clean
 
 help:
 	@echo "make run        run a 3-item job on PROFILE (default offline; installs what it needs)"
@@ -44,6 +44,8 @@ help:
 	@echo "make images     build the container images (needs docker, podman or buildah)"
 	@echo "make bench      run the benchmarks (ratios against baselines measured in the same run)"
 	@echo "make mutation   mutation testing of the core modules (about an hour); writes docs/mutation.md"
+	@echo "make train      train the offline Mini-Storyteller (SFT + DPO on SmolLM2-135M; resumes if stopped)"
+	@echo "make train-report  make train, then compare base, SFT and SFT+DPO into docs/mini-storytellers/"
 
 # The venv is rebuilt only when a requirements file changes or GPU= changes (the stamp records both).
 # With GPU=1 torch comes from the CUDA index first; numpy stays < 2 either way (Triton's Python backend).
@@ -106,7 +108,7 @@ test-fast: venv
 	$(PY) -m pytest -q -m "not slow"
 
 BENCHES := bench/bench_runtime.py bench/bench_story.py bench/bench_render.py bench/bench_evaluation.py bench/bench_pipeline.py \
-	bench/bench_orchestrator.py bench/bench_default_run.py bench/bench_profiles.py
+	bench/bench_orchestrator.py bench/bench_default_run.py bench/bench_profiles.py bench/bench_training.py
 
 bench: venv vllm-venv
 	@for script in $(BENCHES); do echo "== $$script"; $(PY) $$script || exit 1; done
@@ -116,6 +118,15 @@ bench: venv vllm-venv
 mutation: venv
 	$(PY) -m pip install --quiet -r requirements/mutation.txt
 	$(PY) scripts/mutation.py run $(foreach module,$(MODULES),--module $(module))
+
+# The offline Mini-Storyteller recipe (docs/mini-storytellers.md): rerunning resumes or skips finished stages.
+TRAIN_RUN ?= runs/train/offline
+
+train: venv vllm-venv
+	$(PY) -m storytelling.training recipe --run $(TRAIN_RUN)
+
+train-report: train
+	$(PY) -m storytelling.training report --run $(TRAIN_RUN) --out docs/mini-storytellers
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache

@@ -11,7 +11,7 @@ import pytest
 
 from storytelling.llm import ChatMessage, SamplingParams
 from storytelling.llm.embedded import EmbeddedChatEngine
-from storytelling.stack.vllm import VLLMServer, start_vllm
+from storytelling.stack.vllm import VLLMServer, lora_args, start_vllm
 from storytelling.story.pools import load_pool
 from storytelling.training import cli
 from storytelling.training.layout import RunLayout
@@ -115,7 +115,8 @@ def served(run: RunLayout, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
     log = tmp_path_factory.mktemp("vllm") / "vllm.log"
     adapters = {"sft": run.adapter("sft"), "dpo": run.adapter("dpo")}
-    with start_vllm(materialize(), "base", lora_modules=adapters, max_model_len=2048, log_path=log) as server:
+    flags = lora_args(adapters)
+    with start_vllm(materialize(), "base", max_model_len=2048, log_path=log, extra_args=flags) as server:
         yield server
 
 

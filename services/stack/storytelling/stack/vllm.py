@@ -44,8 +44,6 @@ class VLLMServer:
     served_model_name: str
     log_path: Path
     host: str = "127.0.0.1"
-    # LoRA adapters served beside the model, each under its own name (`lora_modules` of `start_vllm`).
-    adapters: tuple[str, ...] = ()
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -60,9 +58,8 @@ class VLLMServer:
             return ""
 
     def wait_ready(self, timeout: float) -> None:
-        """Blocks until the server answers /health and lists the model and its adapters; raises with the
-        log's tail if it exits first or takes longer than `timeout`."""
-        names = {self.served_model_name, *self.adapters}
+        """Blocks until the server answers /health and lists the model; raises with the log's tail if it
+        exits first or takes longer than `timeout`."""
         deadline = time.monotonic() + timeout
         root = f"http://{self.host}:{self.port}"
         with httpx.Client(timeout=5.0) as client:
@@ -75,7 +72,7 @@ class VLLMServer:
                 try:
                     if client.get(f"{root}/health").status_code == 200:
                         models = client.get(f"{root}/v1/models").json()
-                        if names <= {m.get("id") for m in models.get("data", [])}:
+                        if any(m.get("id") == self.served_model_name for m in models.get("data", [])):
                             return
                 except httpx.TransportError:
                     pass
@@ -124,7 +121,6 @@ def start_vllm(
     device: str = "cpu",
     gpu_memory_utilization: float | None = None,
     wait: bool = True,
-    lora_modules: Mapping[str, str | Path] | None = None,
 ) -> VLLMServer:
     """Starts `vllm.entrypoints.openai.api_server` serving `model_dir` and waits until it is ready.
 
@@ -133,8 +129,7 @@ def start_vllm(
     the compile warm-up: ready in about a minute instead of two and a half on two cores. On `"cuda"` (the
     CUDA build, `make venv GPU=1`) the server may use `gpu_memory_utilization` of the GPU's memory.
     With `wait=False` it returns at once; call `wait_ready` (several servers then start side by side).
-    `lora_modules` serves LoRA adapters (peft directories) next to the base model, each under its own
-    model name (`--enable-lora`); the server is ready once it lists them all.
+    LoRA adapters: `extra_args=lora_args(...)`.
     """
     port = port or free_port()
     log_path = log_path or Path(tempfile.mkstemp(prefix="vllm-", suffix=".log")[1])
@@ -149,7 +144,6 @@ def start_vllm(
         *(CPU_ARGS if device == "cpu" else ()),
         *(["--gpu-memory-utilization", str(gpu_memory_utilization)] if gpu_memory_utilization else []),
         *(["--enforce-eager"] if eager else []),
-        *(lora_args(lora_modules) if lora_modules else []),
         *extra_args,
     ]  # fmt: skip
     env = dict(os.environ)
@@ -160,13 +154,7 @@ def start_vllm(
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
-    server = VLLMServer(
-        process=process,
-        port=port,
-        served_model_name=served_model_name,
-        log_path=log_path,
-        adapters=tuple(lora_modules or ()),
-    )
+    server = VLLMServer(process=process, port=port, served_model_name=served_model_name, log_path=log_path)
     if wait:
         try:
             server.wait_ready(startup_timeout)
@@ -177,7 +165,8 @@ def start_vllm(
 
 
 def lora_args(modules: Mapping[str, str | Path]) -> list[str]:
-    """vLLM flags serving each adapter under its name; the rank cap fits the largest adapter's rank."""
+    """vLLM flags serving LoRA adapters (peft directories) next to the base model, each under its own
+    model name; the rank cap fits the largest adapter. vLLM loads them before it reports healthy."""
     ranks = [json.loads((Path(path) / "adapter_config.json").read_text())["r"] for path in modules.values()]
     rank = next(r for r in LORA_RANKS if r >= max(ranks))
     return [

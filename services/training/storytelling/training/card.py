@@ -92,6 +92,11 @@ def model_card(layout: RunLayout, name: str, report: dict[str, Any] | None = Non
     return "\n".join(lines)
 
 
+def write(layout: RunLayout, exported: Path, name: str = "Mini-Storyteller") -> None:
+    """Replaces peft's template card of a freshly exported model with this one."""
+    (exported / "README.md").write_text(model_card(layout, name))
+
+
 def ship(layout: RunLayout, target: Path, name: str, report: dict[str, Any] | None) -> Path:
     """Copies the final adapter and its model card to `target` (the directory shipped in the repo)."""
     source = layout.exported("dpo") if layout.metrics("dpo").is_file() else layout.exported("sft")

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from storytelling.training.layout import RunLayout
 from storytelling.training.settings import DPOSettings, SFTSettings
-
-log = logging.getLogger("storytelling.training")
 
 # flag -> (settings path) for the model and optimiser settings both stages share.
 MODEL_FLAGS = {
@@ -52,7 +51,9 @@ DPO_FLAGS = {
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     train = commands.add_parser("train", help="train Mini-Storytellers (SFT, DPO) and compare them")
-    actions = train.add_subparsers(dest="action", required=True, metavar="{data,sft,dpo,recipe,report,job}")
+    actions = train.add_subparsers(
+        dest="action", required=True, metavar="{data,sft,dpo,recipe,report,ship,job}"
+    )
     for name, help_, func in (
         ("data", "build the SFT examples (teacher or the pool's train split)", data_command),
         ("sft", "supervised fine-tuning on the SFT examples", sft_command),
@@ -68,6 +69,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         if name in ("dpo", "recipe"):
             _dpo_args(parser)
         parser.set_defaults(func=entry(func))
+    ship = actions.add_parser("ship", help="copy a run's final adapter and its model card into a directory")
+    ship.add_argument("--run", type=Path, required=True)
+    ship.add_argument(
+        "--to", type=Path, required=True, help="target directory (e.g. the repo's shipped adapter)"
+    )
+    ship.add_argument("--report", type=Path, help="report.json whose headline goes into the model card")
+    ship.add_argument("--name", default="Mini-Storyteller")
+    ship.set_defaults(func=entry(ship_command))
     from storytelling.training import k8s, report
 
     report.add_parser(actions)
@@ -130,7 +139,8 @@ def _dpo_args(parser: argparse.ArgumentParser) -> None:
         "--sampler",
         choices=["vllm", "embedded"],
         default="vllm",
-        help="serve the SFT model for sampling with vLLM (batched; needs .venv-vllm) or in-process",
+        help="sample from the SFT model served by vLLM (needs .venv-vllm) or in this process with "
+        "transformers (on the training device: the choice on a GPU)",
     )
     group.add_argument("--render-address", default="", help="a RenderService: adds the image-side evaluators")
     group.add_argument("--resample", action="store_true", help="sample and pair again even if pairs exist")
@@ -226,42 +236,78 @@ def dpo_command(args: argparse.Namespace) -> int:
 
 async def _pairs(args: argparse.Namespace, layout: RunLayout, dpo: DPOSettings) -> dict[str, Any]:
     from storytelling.client import AsyncRenderClient
-    from storytelling.llm import build_engine
-    from storytelling.training import models
     from storytelling.training.dpo import collect_pairs
-    from storytelling.training.local import evaluation_address, evaluation_client, model_servers
+    from storytelling.training.local import evaluation_address, evaluation_client
 
     sft = layout.exported("sft")
     if not sft.is_dir():
         raise FileNotFoundError(f"{sft}: no SFT model; run `storytelling train sft` first")
-    base = models.resolve_base(dpo.model.base_model)
     logs = layout.root / "logs"
-    max_len = dpo.optim.max_length + dpo.sampling.max_tokens
-    with (
-        evaluation_address(args.evaluation_address, logs) as address,
-        model_servers(args.sampler, base.path, {"sft": sft}, logs, max_model_len=max_len) as specs,
-    ):
-        policy = build_engine(specs["sft"])
-        render = AsyncRenderClient(args.render_address, timeout=600) if args.render_address else None
-        try:
-            await policy.start()
-            async with evaluation_client(address) as evaluation:
+    with evaluation_address(args.evaluation_address, logs) as address:
+        async with _sampler(args, dpo, sft, logs) as policy, evaluation_client(address) as evaluation:
+            render = AsyncRenderClient(args.render_address, timeout=600) if args.render_address else None
+            try:
                 return await collect_pairs(
                     layout, dpo, policy, evaluation, load_pool(args.pool), render=render
                 )
+            finally:
+                if render is not None:
+                    await render.close()
+
+
+@contextlib.asynccontextmanager
+async def _sampler(args: argparse.Namespace, dpo: DPOSettings, sft: Path, logs: Path) -> AsyncIterator[Any]:
+    """The SFT model to sample from: served by vLLM under its own name, or loaded in this process (on the
+    training device, a GPU when there is one)."""
+    from storytelling.training import models
+    from storytelling.training.local import is_adapter
+    from storytelling.training.sampling import EngineSampler, InProcessSampler
+
+    base = models.resolve_base(dpo.model.base_model)
+    if args.sampler == "embedded":
+        adapter = sft if is_adapter(sft) else None
+        tokenizer, model = models.load(
+            base if adapter else models.Base(str(sft), base.id, str(sft)), dpo.model, adapter
+        )
+        if adapter:
+            model = model.merge_and_unload()
+        yield InProcessSampler(
+            tokenizer, model.to(models.device(dpo.model)).eval(), f"transformers:{base.id}+sft"
+        )
+        return
+    from storytelling.llm import build_engine
+    from storytelling.training.local import model_servers
+
+    max_len = dpo.optim.max_length + dpo.sampling.max_tokens
+    with model_servers("vllm", base.path, {"sft": sft}, logs, max_model_len=max_len) as specs:
+        engine = build_engine(specs["sft"])
+        try:
+            yield EngineSampler(engine)
         finally:
-            await policy.aclose()
-            if render is not None:
-                await render.close()
+            await engine.aclose()
 
 
 def recipe_command(args: argparse.Namespace) -> int:
+    """Each stage that has finished (its manifest or metrics written) is skipped; one cut short resumes."""
     layout = RunLayout(args.run)
     if not layout.sft_manifest.is_file():
         data_command(args)
-    if not (layout.metrics("sft")).is_file():
+    if not layout.metrics("sft").is_file():
         sft_command(args)
-    return dpo_command(args)
+    if not layout.metrics("dpo").is_file():
+        dpo_command(args)
+    print(f"recipe done: {layout.exported('dpo')}")
+    return 0
+
+
+def ship_command(args: argparse.Namespace) -> int:
+    from storytelling.training import card
+
+    report = json.loads(args.report.read_text()) if args.report else None
+    target = card.ship(RunLayout(args.run), args.to, args.name, report)
+    size = sum(f.stat().st_size for f in target.iterdir())
+    print(f"shipped {target} ({size / 1e6:.1f} MB)")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -271,6 +317,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(["train", *(argv if argv is not None else sys.argv[1:])])
     try:
         return args.func(args)
+    except (ValueError, OSError) as error:
+        print(f"storytelling train: error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("storytelling train: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130

@@ -13,15 +13,15 @@ from dataclasses import asdict
 from typing import Any
 
 from storytelling.client import AsyncEvaluationClient, AsyncRenderClient
-from storytelling.llm import ChatEngine, SamplingParams
+from storytelling.llm import SamplingParams
 from storytelling.story.pools import Pool
-from storytelling.training import models, steps
+from storytelling.training import card, models, steps
 from storytelling.training.data import SFT_PROMPT, train_split
 from storytelling.training.layout import RunLayout
 from storytelling.training.pairs import Scored, build_pairs
 from storytelling.training.records import file_hash, read_json, read_jsonl, write_json, write_jsonl
 from storytelling.training.reward import RewardWeights, format_check, reward
-from storytelling.training.sampling import Prompt, sample
+from storytelling.training.sampling import Prompt, Sampler
 from storytelling.training.scoring import measure, paint
 from storytelling.training.settings import DPOSettings, SamplingSettings
 
@@ -46,7 +46,7 @@ def dpo_prompts(pool: Pool, settings: SamplingSettings) -> list[Prompt]:
 async def collect_pairs(
     layout: RunLayout,
     settings: DPOSettings,
-    policy: ChatEngine,
+    policy: Sampler,
     evaluation: AsyncEvaluationClient,
     pool: Pool,
     *,
@@ -56,7 +56,7 @@ async def collect_pairs(
     """Samples, scores and pairs; writes candidates, pairs and the pairs manifest; returns the manifest."""
     s = settings.sampling
     params = SamplingParams(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens)
-    samples = await sample(policy, dpo_prompts(pool, s), s.per_prompt, params, s.seed)
+    samples = await policy.sample(dpo_prompts(pool, s), s.per_prompt, params, s.seed)
     checks = [format_check(x.text, x.finish_reason) for x in samples]
     usable = [i for i, c in enumerate(checks) if c.story]
     stories = [checks[i].story for i in usable]
@@ -104,7 +104,7 @@ async def collect_pairs(
         ),
     )
     manifest = {
-        "policy": f"{policy.kind}:{policy.model}" + (f"@{policy.endpoint}" if policy.endpoint else ""),
+        "policy": policy.label,
         "prompt_version": SFT_PROMPT.version,
         "pool": pool.name,
         "samples": len(samples),
@@ -163,4 +163,5 @@ def run_dpo(layout: RunLayout, settings: DPOSettings) -> dict[str, Any]:
         "exported": str(target),
     }
     steps.save_metrics(layout.metrics("dpo"), "dpo", metrics, settings, extra)
+    card.write(layout, target)
     return {**metrics, **extra}

@@ -58,24 +58,24 @@ def model_servers(
             for name, path in models.items()
         }
         return
-    from storytelling.stack.vllm import start_vllm
+    from storytelling.stack.vllm import lora_args, start_vllm
 
     adapters = {name: path for name, path in models.items() if path and is_adapter(path)}
     full = {name: path for name, path in models.items() if path and not is_adapter(path)}
     base_name = next((name for name, path in models.items() if path is None), "base")
     specs: dict[str, EngineSpec] = {}
     with contextlib.ExitStack() as running:
-        served = running.enter_context(
+        shared = running.enter_context(
             start_vllm(
                 base,
                 base_name,
-                lora_modules=adapters,
                 max_model_len=max_model_len,
                 log_path=log_dir / "vllm.log",
+                extra_args=lora_args(adapters) if adapters else (),
             )
         )
         for name in [base_name, *adapters]:
-            specs[name] = served(served.base_url, name)
+            specs[name] = served(shared.base_url, name)
         for name, path in full.items():
             own = running.enter_context(
                 start_vllm(path, name, max_model_len=max_model_len, log_path=log_dir / f"vllm-{name}.log")

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from storytelling.api import vocabulary
 from storytelling.client import (
     AsyncEvaluationClient,
     AsyncRenderClient,
@@ -47,11 +48,6 @@ from storytelling.v1 import common_pb2, story_pb2
 
 TEST = "test"
 MODES = (Mode.NAIVE, Mode.COR_GUIDED, Mode.SHORT)
-MODE_ENUMS = {
-    Mode.NAIVE: common_pb2.STORY_MODE_NAIVE,
-    Mode.COR_GUIDED: common_pb2.STORY_MODE_COR_GUIDED,
-    Mode.SHORT: common_pb2.STORY_MODE_SHORT,
-}
 DIMENSIONS = 7
 # A story at least this similar to a training story is counted as a (near) copy of it.
 MEMORISED = 0.9
@@ -117,7 +113,7 @@ async def write_all(
     async def one(storyteller: str, mode: Mode, number: int, entry: PoolEntry) -> Written:
         prompt_seed = derive_seed(seed, "report", number)
         options = story_pb2.StoryRequestOptions(
-            mode=MODE_ENUMS[mode],
+            mode=vocabulary.parse(vocabulary.StoryMode, mode.value),
             pool=pool_name,
             engine=storyteller,
             theme=entry.setting,
@@ -341,8 +337,8 @@ def markdown(rows: Sequence[Row], head: list[dict[str, Any]], info: dict[str, An
     for h in head:
         acc, cov = h["acceptance"], h["coverage"]
         lines.append(
-            f"- {h['trained']} over {h['base']}: acceptance {_x(acc[2])} ({acc[0]:.0%} vs {acc[1]:.0%}), "
-            f"dimension coverage {_x(cov[2])} ({_f(cov[0], '{:.2f}')} vs {_f(cov[1], '{:.2f}')} of 7)"
+            f"- {h['trained']} over {h['base']}: acceptance {_x(acc)} ({acc[0]:.0%} vs {acc[1]:.0%}), "
+            f"dimension coverage {_x(cov)} ({_f(cov[0], '{:.2f}')} vs {_f(cov[1], '{:.2f}')} of 7)"
         )
     lines += ["", "## All storytellers and prompts", "", table(rows), ""]
     image_side = sorted({r.image_side for r in rows if r.image_side})
@@ -365,8 +361,14 @@ def markdown(rows: Sequence[Row], head: list[dict[str, Any]], info: dict[str, An
     return "\n".join(lines)
 
 
-def _x(ratio: float | None) -> str:
-    return "n/a (base is 0)" if ratio is None else f"x{ratio:.2f}"
+def _x(values: list[float | None]) -> str:
+    """ "x1.50" for [trained, base, ratio]; says why when there is no ratio."""
+    trained, base, ratio = values
+    if ratio is not None:
+        return f"x{ratio:.2f}"
+    if trained is None or base is None:
+        return "n/a (fewer than two stories to measure)"
+    return "n/a (base is 0)"
 
 
 def add_parser(actions: argparse._SubParsersAction) -> None:
@@ -403,7 +405,7 @@ def report_command(args: argparse.Namespace) -> int:
     print(table(rows))
     for h in head:
         acc, cov = h["acceptance"], h["coverage"]
-        print(f"headline: {h['trained']} over {h['base']}: acceptance {_x(acc[2])}, coverage {_x(cov[2])}")
+        print(f"headline: {h['trained']} over {h['base']}: acceptance {_x(acc)}, coverage {_x(cov)}")
     print(f"report written to {args.out / 'report.md'}")
     return 0
 
@@ -421,7 +423,7 @@ async def run_report(args: argparse.Namespace) -> tuple[list[Row], list[dict[str
     if not trained:
         raise FileNotFoundError(f"{args.run}: no trained storyteller; run `storytelling train recipe` first")
     base = models.resolve_base(args.base_model)
-    logs = args.out / "logs"
+    logs = args.run / "logs" / "report"
     servers = (
         contextlib.nullcontext({name: served(args.vllm_url, name) for name in ["base", *trained]})
         if args.vllm_url

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from storytelling.training import models, steps
+from storytelling.training import card, models, steps
 from storytelling.training.layout import RunLayout
 from storytelling.training.records import file_hash, read_json, read_jsonl
 from storytelling.training.settings import SFTSettings
@@ -47,6 +47,7 @@ def run_sft(layout: RunLayout, settings: SFTSettings) -> dict[str, Any]:
         "exported": str(target),
     }
     steps.save_metrics(layout.metrics("sft"), "sft", metrics, settings, extra)
+    card.write(layout, target)
     log.info(
         "SFT done: %s steps, %.1f tokens/s, exported to %s",
         metrics["global_step"],

@@ -68,7 +68,20 @@ def train(trainer: Any, checkpoints: Path) -> dict[str, Any]:
         "tokens_per_second": round(tokens / runtime, 2) if runtime else None,
         "train_loss": result.metrics.get("train_loss"),
         "losses": [{"step": e["step"], "loss": e["loss"]} for e in history],
+        **peak_memory(),
     }
+
+
+def peak_memory() -> dict[str, float]:
+    """Peak resident memory of this process, and peak GPU memory allocated when training on a GPU."""
+    import resource
+
+    import torch
+
+    peaks = {"peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}
+    if torch.cuda.is_available():
+        peaks["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    return peaks
 
 
 def save_metrics(
