@@ -1,6 +1,7 @@
 """The recipe: what the SFT and DPO stages train, and with what, as validated, serialisable settings.
 
-The defaults are the offline recipe (SmolLM2-135M-Instruct with LoRA on a 2-core CPU). The same recipe
+The defaults are the offline recipe (SmolLM2-135M-Instruct with LoRA on a 2-core CPU; micro-batches of
+4 examples or 2 pairs keep a run under about 3 GB of memory on a shared machine). The same recipe
 takes a 0.5-3B base model on a GPU by changing the base model and, to use the GPU's memory, the batch
 size; `docs/mini-storytellers.md` gives the settings. Every stage records its settings in its metrics
 and model card, so a model can be reproduced from them.
@@ -42,8 +43,8 @@ class OptimSettings(BaseModel):
     epochs: float = Field(1.0, gt=0)
     max_steps: int = Field(-1, description="> 0 stops after this many optimizer steps, overriding epochs")
     learning_rate: float = Field(4e-4, gt=0)
-    batch_size: int = Field(8, ge=1, description="examples (SFT) or pairs (DPO) per device step")
-    grad_accum: int = Field(1, ge=1)
+    batch_size: int = Field(4, ge=1, description="examples (SFT) or pairs (DPO) per device step")
+    grad_accum: int = Field(2, ge=1, description="device steps per optimiser step")
     max_length: int = Field(384, ge=32, description="tokens of prompt and completion together")
     warmup_ratio: float = Field(0.05, ge=0, lt=1)
     save_steps: int = Field(8, ge=1, description="checkpoint every N steps; a rerun resumes from the last")
@@ -72,7 +73,7 @@ class PairSettings(BaseModel):
 class DPOSettings(BaseModel):
     model: ModelSettings = Field(default_factory=ModelSettings)
     optim: OptimSettings = Field(
-        default_factory=lambda: OptimSettings(learning_rate=1e-4, batch_size=4, epochs=1.0, save_steps=4)
+        default_factory=lambda: OptimSettings(learning_rate=1e-4, batch_size=2, grad_accum=2, save_steps=4)
     )
     sampling: SamplingSettings = Field(default_factory=SamplingSettings)
     pairs: PairSettings = Field(default_factory=PairSettings)
