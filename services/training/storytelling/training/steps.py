@@ -44,7 +44,9 @@ def trainer_arguments(optim: OptimSettings, model: ModelSettings, output_dir: Pa
         "dataloader_num_workers": 0,
         "include_num_input_tokens_seen": "non_padding",
         "disable_tqdm": True,
-    } | ({"gradient_checkpointing": True} if model.gradient_checkpointing else {})
+        # TRL turns it on unless told: slower by a third, for memory the offline recipe does not need.
+        "gradient_checkpointing": model.gradient_checkpointing,
+    }
 
 
 def train(trainer: Any, checkpoints: Path) -> dict[str, Any]:
