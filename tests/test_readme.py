@@ -53,6 +53,15 @@ COVERAGE: dict[str, list[str]] = {
         "tests/test_docs.py::test_configuration_reference_is_up_to_date",
         "tests/stack/test_profiles.py::test_json_schema_export_is_up_to_date_and_validates_every_shipped_file",
     ],
+    "make train": [
+        "tests/test_readme.py::test_make_targets_run_what_the_readme_says",
+        "tests/training/test_end_to_end.py::test_both_stages_trained_resumably_and_exported_adapters",
+        "tests/training/test_resume.py::test_a_killed_run_resumes_from_its_last_checkpoint",
+    ],
+    "make train-report": [
+        "tests/test_readme.py::test_make_targets_run_what_the_readme_says",
+        "tests/training/test_end_to_end.py::test_the_report_compares_the_storytellers_through_the_services",
+    ],
     "storytelling stack up --profile NAME": [
         "tests/client/test_cli.py::test_stack_up_detached_then_down",
         "tests/stack/test_cpu_engines.py::test_a_job_on_cpu_engines_runs_every_evaluator_live",
@@ -89,6 +98,8 @@ RECIPES = {
     "make images": "scripts/build_images.sh",
     "make observability": "scripts/observability.py",
     "make docs": "scripts/profile_schema.py",
+    "make train": "storytelling.training recipe --run runs/train/offline",
+    "make train-report": "storytelling.training report --run runs/train/offline --out docs/mini-storytellers",
 }
 
 
