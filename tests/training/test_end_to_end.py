@@ -11,6 +11,7 @@ import pytest
 
 from storytelling.llm import ChatMessage, SamplingParams
 from storytelling.llm.embedded import EmbeddedChatEngine
+from storytelling.runtime.process import start_service_process
 from storytelling.stack.vllm import VLLMServer, lora_args, start_vllm
 from storytelling.story.pools import load_pool
 from storytelling.training import cli
@@ -138,19 +139,43 @@ def test_vllm_serves_the_adapter_under_its_own_name(served: VLLMServer) -> None:
     assert text.strip() and tuned_logprob != pytest.approx(base_logprob, abs=1e-6)
 
 
+@pytest.fixture(scope="module")
+def render_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The render service with its offline default painter (the labelled storyboard sketch)."""
+    service = start_service_process(
+        "storytelling.render", log_path=tmp_path_factory.mktemp("logs") / "render.log"
+    )
+    try:
+        service.wait_serving(300)
+        yield service.address
+    finally:
+        service.stop()
+
+
 def test_the_report_compares_the_storytellers_through_the_services(
-    run: RunLayout, served: VLLMServer, small_pool: Path, evaluation_service: str, tmp_path: Path
+    run: RunLayout,
+    served: VLLMServer,
+    small_pool: Path,
+    evaluation_service: str,
+    render_service: str,
+    tmp_path: Path,
 ) -> None:
     out = tmp_path / "report"
     code = cli.main(
         ["report", "--run", str(run.root), "--out", str(out), "--pool", str(small_pool), "--prompts", "2"]
         + ["--max-tokens", "128", "--vllm-url", served.base_url, "--evaluation-address", evaluation_service]
+        + ["--render-address", render_service]
     )
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     conditions = {(r["storyteller"], r["mode"]) for r in report["rows"]}
     assert conditions == {(s, m) for s in ("base", "sft", "dpo") for m in ("naive", "cor-guided", "short")}
     assert all(r["prompts"] == 2 and 0.0 <= r["acceptance"] <= 1.0 for r in report["rows"])
+    # Stories were painted; without a judge the image-side evaluators say why they did not run.
+    measured = [r for r in report["rows"] if r["coverage"] is not None]
+    assert measured and all(
+        "alignment: no key-point extractor LLM configured" in r["image_side"] for r in measured
+    )
     assert [h["base"] for h in report["headline"]] == [
         "base (naive/1)",
         "base (cor-guided/1)",
