@@ -93,11 +93,14 @@ def test_gpu_shares_become_vllm_fractions_of_the_gpu_it_finds():
 def test_lora_adapters_are_served_by_vllm_and_offered_as_story_engines():
     data = load_profile("cpu-engines").model_dump(exclude_defaults=True)
     data["storyteller"]["lora_adapters"] = {"mini-sft": {"source": "/adapters/sft"}}
+    data["storyteller"]["max_lora_rank"] = 12
     profile = parse_profile(data)
     models = resolved("cpu-engines", adapters={"storyteller": {"mini-sft": Path("/adapters/sft")}})
     [teller, _] = plan_engines(profile, models, None).vllm
     extra = teller.options["extra_args"]
     assert extra[extra.index("--lora-modules") + 1] == "mini-sft=/adapters/sft" and "--enable-lora" in extra
+    # vLLM accepts only some ranks: 12 becomes the next one up.
+    assert extra[extra.index("--max-lora-rank") + 1] == "16"
     engines = json.loads(flag(service_configs(profile, models, URLS)["story"].args, "--engines"))
     assert engines["mini-sft"]["model"] == "mini-sft" and engines["vllm"]["model"] == "smollm2-135m"
 

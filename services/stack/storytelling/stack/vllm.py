@@ -164,11 +164,15 @@ def start_vllm(
     return server
 
 
-def lora_args(modules: Mapping[str, str | Path]) -> list[str]:
+def lora_args(modules: Mapping[str, str | Path], max_rank: int | None = None) -> list[str]:
     """vLLM flags serving LoRA adapters (peft directories) next to the base model, each under its own
-    model name; the rank cap fits the largest adapter. vLLM loads them before it reports healthy."""
-    ranks = [json.loads((Path(path) / "adapter_config.json").read_text())["r"] for path in modules.values()]
-    rank = next(r for r in LORA_RANKS if r >= max(ranks))
+    model name; vLLM loads them before it reports healthy. The rank cap is the smallest rank vLLM accepts
+    that fits `max_rank`, or, without it, the largest adapter's rank (read from its adapter_config.json)."""
+    if max_rank is None:
+        max_rank = max(
+            json.loads((Path(p) / "adapter_config.json").read_text())["r"] for p in modules.values()
+        )
+    rank = next(r for r in LORA_RANKS if r >= max_rank)
     return [
         "--enable-lora",
         "--max-lora-rank", str(rank),

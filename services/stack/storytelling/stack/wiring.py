@@ -15,6 +15,7 @@ from pathlib import Path
 
 from storytelling.stack.models import Gpu, ModelError, ResolvedModel
 from storytelling.stack.profiles import LanguageModel, Painter, Profile
+from storytelling.stack.vllm import lora_args
 
 # What a story engine is called in the story service when the profile's storyteller serves it.
 STORY_ENGINE = {"embedded": "embedded", "vllm": "vllm", "openai": "remote"}
@@ -62,8 +63,7 @@ def _vllm_launch(
     if model.quantization:
         extra += ["--quantization", model.quantization]
     if resolved.adapters:
-        extra += ["--enable-lora", "--max-lora-rank", str(model.max_lora_rank), "--lora-modules"]
-        extra += [f"{name}={path}" for name, path in resolved.adapters.items()]
+        extra += lora_args(resolved.adapters, max_rank=model.max_lora_rank)
     options: dict[str, object] = {
         "max_model_len": model.max_model_len,
         "dtype": model.dtype if profile.device == "cuda" or model.dtype != "auto" else "float32",
