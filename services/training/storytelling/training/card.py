@@ -11,7 +11,11 @@ from storytelling.story.prompts import PROMPTS, SHORT_INSTRUCTION, Mode
 from storytelling.training.layout import RunLayout
 from storytelling.training.records import read_json
 
-REPRODUCE = "make train-report   # the offline recipe (storytelling train recipe), then the report"
+REPRODUCE = (
+    "make train-report   # the offline recipe (storytelling train recipe), then the report\n"
+    "python -m storytelling.training ship --run runs/train/offline "
+    "--to services/llm/storytelling/llm/weights/mini-storyteller --report docs/mini-storytellers/report.json"
+)
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
@@ -26,15 +30,15 @@ def model_card(layout: RunLayout, name: str, report: dict[str, Any] | None = Non
         f"base_model: {final['base_id']}",
         "library_name: peft",
         "license: apache-2.0",
-        "tags: [lora, sft, dpo, storytelling, storytelling-painter]",
+        f"tags: [lora, sft, {'dpo, ' if dpo else ''}storytelling, storytelling-painter]",
         "---",
         "",
         f"# {name}",
         "",
         "A Mini-Storyteller of StorytellingPainter: a LoRA adapter that makes a small instruct model write "
         "one-moment descriptions of storytelling images (people, place, time, an event, its cause and "
-        "how everyone feels, all shown through visible clues), trained with SFT and then DPO on pairs "
-        "ranked by the project's evaluation service.",
+        "how everyone feels, all shown through visible clues), trained with SFT"
+        + (" and then DPO on pairs ranked by the project's evaluation service." if dpo else "."),
         "",
         f"It is trained for the short prompt `{PROMPTS[Mode.SHORT].version}`: the system message of the "
         f'story service and the user message "{SHORT_INSTRUCTION}", optionally followed by '
@@ -64,14 +68,7 @@ def model_card(layout: RunLayout, name: str, report: dict[str, Any] | None = Non
         )
     lines += ["", "## Evaluation", ""]
     if report:
-        for h in report["headline"]:
-            acc, cov = h["acceptance"], h["coverage"]
-            lines.append(
-                f"- {h['trained']} vs {h['base']}: stories accepted on the first try {acc[0]:.0%} vs "
-                f"{acc[1]:.0%}; reasoning dimensions covered {cov[0]:.2f} vs {cov[1]:.2f} of 7."
-            )
-        lines.append("")
-        lines.append("Full comparison: `docs/mini-storytellers/report.md`.")
+        lines += _evaluation(report, "dpo" if dpo else "sft")
     else:
         lines.append("Not evaluated yet: run `storytelling train report`.")
     lines += [
@@ -105,6 +102,34 @@ def ship(layout: RunLayout, target: Path, name: str, report: dict[str, Any] | No
         shutil.copyfile(source / file, target / file)
     (target / "README.md").write_text(model_card(layout, name, report))
     return target
+
+
+def _evaluation(report: dict[str, Any], trained: str) -> list[str]:
+    """The shipped model against the base under each prompt of the report (the same run), then the
+    report's headline: the trained model with its own prompt against the base with each."""
+    rows = {(r["storyteller"], r["mode"]): r for r in report["rows"]}
+    lines = []
+    for (storyteller, mode), row in rows.items():
+        base = rows.get(("base", mode))
+        if storyteller == trained and base:
+            lines.append(
+                f"- {mode} prompt: stories accepted on the first try {row['acceptance']:.0%} vs "
+                f"{base['acceptance']:.0%} for the base; reasoning dimensions covered {row['coverage']:.2f} "
+                f"vs {base['coverage']:.2f} of 7."
+            )
+    lines.append("")
+    for h in report["headline"]:
+        lines.append(
+            f"Headline: {h['trained']} over {h['base']}: acceptance x{h['acceptance'][2]:.2f}, "
+            f"coverage x{h['coverage'][2]:.2f}."
+        )
+    info = report.get("info", {})
+    lines += [
+        "",
+        f"Measured by `{info.get('command', 'storytelling train report')}`; full comparison: "
+        "`docs/mini-storytellers/report.md`.",
+    ]
+    return lines
 
 
 def _optim(metrics: dict[str, Any]) -> str:
