@@ -91,3 +91,18 @@ async def test_closing_the_engine_stops_a_generation_in_flight():
     with pytest.raises(Unavailable, match="shutting down"):
         await call
     assert time.monotonic() - started < 10
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_the_shipped_mini_storyteller_loads_by_its_builtin_name_and_changes_the_output(engine):
+    """The adapter the offline default uses is merged on the same base: greedy output departs from it."""
+    mini = build_engine(EngineSpec(kind="embedded", adapter="builtin:mini-storyteller"))
+    await mini.start()
+    try:
+        short = [ChatMessage("user", "Write a description of a storytelling image. Theme: a night market")]
+        greedy = SamplingParams(temperature=0.0, max_tokens=24, top_logprobs=1)
+        tuned, base = await mini.chat(short, greedy), await engine.chat(short, greedy)
+    finally:
+        await mini.aclose()
+    assert tuned.model == f"{smollm2.MODEL_NAME}+mini-storyteller" and tuned.text.strip()
+    assert [t.logprob for t in tuned.logprobs] != pytest.approx([t.logprob for t in base.logprobs], abs=1e-4)

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from storytelling.llm import adapters
 from storytelling.llm.embedded import EmbeddedChatEngine
 from storytelling.llm.engine import ChatEngine
 from storytelling.llm.openai import OpenAIChatEngine
@@ -18,7 +19,8 @@ class EngineSpec(BaseModel):
     kind: Literal["openai", "embedded"]
     # Served model name (openai), or local path / hub id (embedded; empty means the offline default).
     model: str = ""
-    # Embedded only: a LoRA adapter (directory or hub id) on `model`, loaded with peft. An OpenAI-compatible
+    # Embedded only: a LoRA adapter (directory, hub id, or builtin:NAME for one shipped in
+    # storytelling.llm.adapters) on `model`, loaded with peft. An OpenAI-compatible
     # server serves an adapter under its own name instead (vLLM `--lora-modules NAME=DIR`): put NAME in `model`.
     adapter: str = ""
     base_url: str = ""
@@ -41,10 +43,14 @@ class EngineSpec(BaseModel):
                 "adapter: only embedded engines load adapters; serve it with vLLM under its own name "
                 "(--lora-modules NAME=DIR) and give that name as model"
             )
+        try:
+            adapters.resolve(self.adapter)
+        except ValueError as error:
+            raise ValueError(f"adapter: {error}") from None
         return self
 
 
 def build_engine(spec: EngineSpec) -> ChatEngine:
     if spec.kind == "embedded":
-        return EmbeddedChatEngine(spec.model or None, adapter=spec.adapter or None)
+        return EmbeddedChatEngine(spec.model or None, adapter=adapters.resolve(spec.adapter) or None)
     return OpenAIChatEngine.from_spec(spec)
