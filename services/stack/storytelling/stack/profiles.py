@@ -104,6 +104,11 @@ class LanguageModel(_Strict):
     lora_adapters: dict[str, Adapter] = Field(
         default_factory=dict, description="LoRA adapters served beside the base model, by name (vllm)."
     )
+    adapter: str = Field(
+        "",
+        description="A LoRA adapter merged into the model when it loads (embedded): builtin:NAME, hub id "
+        "or local path; the Mini-Storyteller is builtin:mini-storyteller.",
+    )
     max_lora_rank: int = Field(16, ge=1, le=512, description="Largest adapter rank (vllm).")
     structured_output: bool = Field(
         False,
@@ -129,6 +134,8 @@ class LanguageModel(_Strict):
                 raise ValueError(f"engine {self.engine} needs model (builtin:NAME, hub id or path)")
         if self.lora_adapters and self.engine != "vllm":
             raise ValueError("lora_adapters need engine vllm")
+        if self.adapter and self.engine != "embedded":
+            raise ValueError("adapter needs engine embedded; a vllm engine serves adapters as lora_adapters")
         return self
 
     @property

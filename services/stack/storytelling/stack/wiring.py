@@ -141,6 +141,8 @@ class _Specs:
         spec: dict[str, object]
         if model.engine == "embedded":
             spec = {"kind": "embedded", "model": str(self.models[owner].path)}
+            if self.models[owner].adapter is not None:
+                spec["adapter"] = str(self.models[owner].adapter)
         elif model.engine == "vllm":
             spec = {"kind": "openai", "base_url": self.vllm_urls[owner], "model": model.name}
             spec |= {"max_concurrency": model.max_concurrency, "timeout_s": model.timeout_s}
