@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 from profile_runs import percentile, run_job
-
 from storytelling.stack.local import LocalStack, StackOptions
 
 

@@ -47,6 +47,7 @@ from storytelling.orchestrator.stages import Stages
 from storytelling.orchestrator.store import Store
 from storytelling.runtime.testing import service_process
 from storytelling.v1 import evaluation_pb2, pipeline_pb2, render_pb2
+
 from tests.orchestrator.stages import LocalEvaluate, LocalRender, LocalStory
 
 # Seconds per call at scale 1 (CPU-class engines) and calls served at once.

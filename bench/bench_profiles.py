@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 from profile_runs import run_job
-
 from storytelling.stack.local import LocalStack, StackOptions
 
 

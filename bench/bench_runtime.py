@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-
 from storytelling.api.credentials import channel_credentials
 from storytelling.runtime.process import ServiceProcess, free_port, start_service_process
 from storytelling.v1 import story_pb2, story_pb2_grpc
@@ -116,7 +115,6 @@ async def wrapper_cost_us(token_file: Path, token: str, calls: int = 100_000) ->
     """In-process cost of one call, without a network: bare servicer, through the runtime's handler
     wrapper, and through the wrapper checking a bearer token."""
     from prometheus_client import CollectorRegistry
-
     from storytelling.runtime.auth import Authenticator, TokenStore
     from storytelling.runtime.guard import Guard
     from storytelling.runtime.handlers import HandlerWrapper

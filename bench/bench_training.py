@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from storytelling.story.pools import builtin_pools
+from storytelling.api.pools import builtin_pools
 from storytelling.training import models, steps
 from storytelling.training.data import pool_examples
 from storytelling.training.layout import RunLayout

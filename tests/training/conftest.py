@@ -4,9 +4,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
+from storytelling.api.pools import builtin_pools
 from storytelling.runtime.process import start_service_process
-from storytelling.story.pools import builtin_pools
 from storytelling.training.records import write_jsonl
 
 POOL = builtin_pools()[0]
@@ -38,9 +37,8 @@ def tiny_llm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A RANDOM-weight two-layer Llama with SmolLM2's tokenizer and chat template: the same training code
     path as the real base in milliseconds per step, for tests of mechanics (checkpoints, resumption)."""
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
     from storytelling.llm.smollm2 import materialize
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     source = materialize()
     tokenizer = AutoTokenizer.from_pretrained(source)

@@ -3,11 +3,11 @@
 import json
 
 import pytest
-
-from storytelling.story.pools import builtin_pools, parse_pool
+from storytelling.api.pools import builtin_pools, parse_pool
 from storytelling.training.data import SplitError, pool_examples, teacher_examples, train_split
 from storytelling.training.layout import RunLayout
 from storytelling.training.records import file_hash, write_jsonl
+
 from tests.story.scripted import SCENE, ScriptedEngine
 
 POOL = builtin_pools()[0]

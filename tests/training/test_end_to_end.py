@@ -8,12 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-
+from storytelling.api.pools import load_pool
 from storytelling.llm import ChatMessage, SamplingParams
 from storytelling.llm.embedded import EmbeddedChatEngine
 from storytelling.runtime.process import start_service_process
 from storytelling.stack.vllm import VLLMServer, lora_args, start_vllm
-from storytelling.story.pools import load_pool
 from storytelling.training import cli
 from storytelling.training.layout import RunLayout
 from storytelling.training.records import file_hash, read_json, read_jsonl

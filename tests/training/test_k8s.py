@@ -5,7 +5,6 @@ from contextlib import redirect_stdout
 
 import pytest
 import yaml
-
 from storytelling.cli.main import main
 from storytelling.training.k8s import JobOptions, job, manifest, output_claim, validate
 

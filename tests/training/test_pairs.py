@@ -1,7 +1,6 @@
 """The preference-pair builder on constructed scores."""
 
 import pytest
-
 from storytelling.training.pairs import Scored, build_pairs
 
 

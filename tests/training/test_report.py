@@ -3,7 +3,6 @@
 from dataclasses import replace
 
 import pytest
-
 from storytelling.training.report import Row, headline, markdown, plots, table
 
 ROW = Row(

@@ -9,8 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from storytelling.story.pools import builtin_pools
+from storytelling.api.pools import builtin_pools
 from storytelling.training.data import pool_examples
 from storytelling.training.layout import RunLayout
 from storytelling.training.records import read_json, write_jsonl

@@ -1,7 +1,6 @@
 """The DPO reward: the story service's checks gate it, the evaluation service's measures make it."""
 
 import pytest
-
 from storytelling.training.reward import RewardWeights, format_check, reward
 from storytelling.training.scoring import StoryMeasures
 

@@ -170,8 +170,8 @@ def _set(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 
 
 def load_pool(name: str):
-    from storytelling.story.pools import builtin_pools
-    from storytelling.story.pools import load_pool as load_file
+    from storytelling.api.pools import builtin_pools
+    from storytelling.api.pools import load_pool as load_file
 
     builtin = {p.name: p for p in builtin_pools()}
     if name in builtin:

@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from storytelling.api.pools import Pool, PoolEntry, PoolRegistry
 from storytelling.client import AsyncEvaluationClient
 from storytelling.llm import ChatEngine, ChatMessage
 from storytelling.runtime.errors import FailedPrecondition
 from storytelling.story.core import Limits, StoryOptions, Storyteller, derive_seed
-from storytelling.story.pools import Pool, PoolEntry, PoolRegistry
 from storytelling.story.prompts import PROMPTS, Mode
 from storytelling.training.layout import RunLayout
 from storytelling.training.records import write_json, write_jsonl
@@ -57,7 +57,7 @@ class Example:
         """A prompt-completion conversation, as TRL takes it, with the example's provenance."""
         return {
             "id": self.id,
-            "prompt": [m.as_dict() for m in self.messages()],
+            "prompt": [m.as_template(with_parts=False) for m in self.messages()],
             "completion": [{"role": "assistant", "content": self.story}],
             "provenance": {
                 "teacher": self.teacher,

@@ -12,9 +12,9 @@ import random
 from dataclasses import asdict
 from typing import Any
 
+from storytelling.api.pools import Pool
 from storytelling.client import AsyncEvaluationClient, AsyncRenderClient
 from storytelling.llm import SamplingParams
-from storytelling.story.pools import Pool
 from storytelling.training import card, models, steps
 from storytelling.training.data import SFT_PROMPT, train_split
 from storytelling.training.layout import RunLayout
@@ -90,7 +90,7 @@ async def collect_pairs(
         layout.pairs,
         (
             {
-                "prompt": [m.as_dict() for m in prompts[p.prompt_id].messages()],
+                "prompt": [m.as_template(with_parts=False) for m in prompts[p.prompt_id].messages()],
                 "chosen": [{"role": "assistant", "content": p.chosen.text}],
                 "rejected": [{"role": "assistant", "content": p.rejected.text}],
                 "provenance": {

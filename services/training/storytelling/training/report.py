@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from storytelling.api import vocabulary
+from storytelling.api.pools import Pool, PoolEntry
 from storytelling.client import (
     AsyncEvaluationClient,
     AsyncRenderClient,
@@ -38,7 +39,6 @@ from storytelling.client import (
 )
 from storytelling.llm import EngineSpec
 from storytelling.story.core import derive_seed
-from storytelling.story.pools import Pool, PoolEntry
 from storytelling.story.prompts import PROMPTS, Mode
 from storytelling.training import charts, scoring
 from storytelling.training.data import TRAIN

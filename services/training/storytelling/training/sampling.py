@@ -97,7 +97,7 @@ class InProcessSampler:
         for start in range(0, len(prompts), self.prompts_per_batch):
             batch = prompts[start : start + self.prompts_per_batch]
             inputs = tokenizer.apply_chat_template(
-                [[m.as_dict() for m in p.messages()] for p in batch],
+                [[m.as_template(with_parts=False) for m in p.messages()] for p in batch],
                 add_generation_prompt=True,
                 padding=True,
                 return_tensors="pt",
