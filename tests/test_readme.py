@@ -165,7 +165,7 @@ def test_make_stack_starts_serves_and_stops_cleanly(tmp_path: Path):
     lines: list[str] = []
     try:
         deadline = time.monotonic() + 600
-        while "Ctrl-C stops everything." not in lines:
+        while not any(line.endswith("Ctrl-C stops everything.") for line in lines):
             line = process.stdout.readline()
             assert line or process.poll() is None, "make stack exited:\n" + "".join(lines)
             lines.append(line.rstrip("\n"))

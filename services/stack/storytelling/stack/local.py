@@ -507,7 +507,10 @@ def _serve_until(
     for name, url in endpoints.items():
         print(f"  {name:<{width}}  {url}", flush=True)
     print(f"  {'logs':<{width}}  {stack.log_dir}", flush=True)
-    print("Crashed processes are restarted; `storytelling stack status` shows them. Ctrl-C stops everything.")
+    print(
+        "Crashed processes are restarted; `storytelling stack status` shows them. Ctrl-C stops everything.",
+        flush=True,
+    )
     status.children(supervisor.statuses())
     status.update("running")
     try:
