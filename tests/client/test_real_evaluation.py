@@ -24,7 +24,7 @@ def test_evaluate_a_research_folder_with_the_real_service(tmp_path: Path) -> Non
     for story_id in ("0001", "0002"):
         line = next(line for line in lines if line.startswith(f"{story_id}: "))
         assert re.search(r"text \d/7 dimensions", line), line
-    summary = next(line for line in lines if line.startswith("set of 2: diversity "))
+    summary = next(line for line in lines if line.startswith("set of 2, diversity "))
     diversity = float(summary.split()[4])
     assert 0.0 < diversity <= 2.0
     page = (folder / "evaluation" / "gallery" / "index.html").read_text()

@@ -33,6 +33,7 @@ from storytelling.runtime.process import free_port
 from storytelling.runtime.testing import running_service
 from storytelling.stack import prometheus
 from storytelling.stack.local import Engines, LocalStack, StackOptions
+from storytelling.stack.wiring import ServiceConfig
 from storytelling.v1 import common_pb2, evaluation_pb2, evaluation_pb2_grpc
 
 from scripts import observability
@@ -47,28 +48,32 @@ JUDGE = "tiny-vlm-random"
 VARIABLES = {"$namespace": ".*", "$evaluator": ".*", "$__rate_interval": "5m"}
 
 
-def engines_for(vllm_server, vllm_vlm, triton_painter) -> Engines:
+def services_for(vllm_server, vllm_vlm, triton_painter) -> dict[str, ServiceConfig]:
     llm = {"vllm": {"kind": "openai", "base_url": vllm_server.base_url, "model": SERVED_MODEL}}
     judge = {"judge": {"kind": "openai", "base_url": vllm_vlm.base_url, "model": JUDGE, "max_retries": 0}}
-    return Engines(
-        story_args=[
-            "--engines",
-            json.dumps(llm),
-            "--default-engine",
-            "vllm",
-            "--max-tokens",
-            "96",
-            "--max-attempts",
-            "1",
-        ],  # fmt: skip
-        evaluation_args=["--judges", json.dumps(judge), "--default-judge", "judge"],
-        render_args=["--triton-url", triton_painter.grpc_url, "--default-painter", "triton"],
-        metrics={
-            "storyteller": f"127.0.0.1:{vllm_server.port}",
-            "judge": f"127.0.0.1:{vllm_vlm.port}",
-            "painter": triton_painter.metrics_url.removeprefix("http://").removesuffix("/metrics"),
-        },
-    )
+    story = [
+        "--engines",
+        json.dumps(llm),
+        "--default-engine",
+        "vllm",
+        "--max-tokens",
+        "96",
+        "--max-attempts",
+        "1",
+    ]
+    return {
+        "story": ServiceConfig(story),
+        "render": ServiceConfig(["--triton-url", triton_painter.grpc_url, "--default-painter", "triton"]),
+        "evaluation": ServiceConfig(["--judges", json.dumps(judge), "--default-judge", "judge"]),
+    }
+
+
+def engine_metrics(vllm_server, vllm_vlm, triton_painter) -> dict[str, str]:
+    return {
+        "storyteller": f"127.0.0.1:{vllm_server.port}",
+        "judge": f"127.0.0.1:{vllm_vlm.port}",
+        "painter": triton_painter.metrics_url.removeprefix("http://").removesuffix("/metrics"),
+    }
 
 
 def run_jobs(address: str) -> list:
@@ -114,10 +119,12 @@ async def test_every_dashboard_panel_has_data(
     vllm_server, vllm_vlm, triton_painter, embedder, tmp_path: Path
 ):
     stack = LocalStack(StackOptions(data_dir=tmp_path / "runs", ephemeral_ports=True))
-    stack.engines = engines_for(vllm_server, vllm_vlm, triton_painter)
+    stack.engines = Engines(metrics=engine_metrics(vllm_server, vllm_vlm, triton_painter))  # the fixtures'
     judge_metrics = free_port()
     try:
-        endpoints = await asyncio.to_thread(stack.up)
+        endpoints = await asyncio.to_thread(
+            stack.start_services, services_for(vllm_server, vllm_vlm, triton_painter)
+        )
         targets = {name: f"127.0.0.1:{process.metrics_port}" for name, process in stack.services.items()}
         targets.update(stack.engines.metrics)
         targets["evaluation-with-judge"] = f"127.0.0.1:{judge_metrics}"

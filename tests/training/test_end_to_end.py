@@ -124,7 +124,7 @@ def test_vllm_serves_the_adapter_under_its_own_name(served: VLLMServer) -> None:
     from storytelling.llm.openai import OpenAIChatEngine
 
     models = httpx.get(f"{served.base_url}/models").json()["data"]
-    assert {m["id"]: m.get("parent") for m in models} >= {"sft": "base", "dpo": "base"}
+    assert {m["id"]: m.get("parent") for m in models}.items() >= {"sft": "base", "dpo": "base"}.items()
 
     async def both() -> tuple:
         engines = [OpenAIChatEngine(served.base_url, name) for name in ("base", "dpo")]

@@ -207,7 +207,17 @@ class LocalStack:
         self.profile = profile
         try:
             self.engines = start_engines(plan, self.log_dir)
-            configs = service_configs(profile, models, self.engines.vllm_urls, self.engines.triton_url)
+        except BaseException:
+            self.down()
+            raise
+        return self.start_services(
+            service_configs(profile, models, self.engines.vllm_urls, self.engines.triton_url)
+        )
+
+    def start_services(self, configs: dict[str, ServiceConfig]) -> dict[str, str]:
+        """Starts story, render and evaluation with `configs` (they reach `self.engines`), together, then the
+        orchestrator; returns the endpoints. On any failure stops everything, engines included."""
+        try:
             for name, config in configs.items():
                 self._start(name, config)
             for name, config in configs.items():

@@ -39,9 +39,13 @@ CHANNEL_ARGS = [
     ("grpc.max_reconnect_backoff_ms", 1000),
     ROUND_ROBIN,
 ]
-# What Triton answers while a model is not loaded: during a restart or rollout it unloads its models
-# before it exits and loads them before it serves, so these pass like a refused connection.
-_MODEL_NOT_LOADED = re.compile(r"unknown model|has no available versions|is not ready|is not loaded")
+# What Triton answers while it cannot serve the model: during a restart or rollout it stops accepting
+# requests and unloads its models before it exits, and loads them before it serves, so these pass like a
+# refused connection (the orchestrator waits for the painter to come back).
+_MODEL_NOT_LOADED = re.compile(
+    r"unknown model|has no available versions|is not ready|is not loaded|Server is stopping"
+    r"|stopped accepting new inference requests"
+)
 _STATUS = {
     "StatusCode.UNAVAILABLE": Unavailable,
     "StatusCode.DEADLINE_EXCEEDED": DeadlineExceeded,
