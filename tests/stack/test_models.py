@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-
+from storytelling.stack.fetch import select_files
 from storytelling.stack.models import (
     Gpu,
     ModelError,
     check_gpu,
     resolve_profile,
     resolve_source,
-    select_files,
     weights_gib,
 )
 from storytelling.stack.profiles import load_profile, parse_profile, profiles_dir

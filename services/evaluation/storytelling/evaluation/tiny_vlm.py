@@ -12,11 +12,9 @@ tokens: vLLM's structured-output grammars need a tokenizer whose vocabulary they
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
-from storytelling.runtime.checkpoints import is_random, mark_random
+from storytelling.runtime.checkpoints import build_once, is_random, mark_random
 from storytelling.runtime.paths import cache_dir
 
 NAME = "tiny-idefics3-random-v2"
@@ -40,21 +38,12 @@ def build_tiny_vlm(target: Path, seed: int = 0, tokenizer: Path | None = None) -
     """Writes config, random safetensors, tokenizer, processor and the random-weights marker to `target`
     (idempotent; a crash never leaves half a model there). `tokenizer`: a directory with SmolLM2's
     tokenizer files; default: the offline SmolLM2 model (storytelling.llm.smollm2)."""
-    if is_random(target):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        _write(staging, seed, tokenizer)
-        mark_random(staging, __name__)
-        try:
-            staging.rename(target)
-        except OSError:  # another process finished first
-            if not is_random(target):
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+
+    def write(directory: Path) -> None:
+        _write(directory, seed, tokenizer)
+        mark_random(directory, __name__)
+
+    return build_once(target, write, is_random)
 
 
 def _write(directory: Path, seed: int, tokenizer_dir: Path | None) -> None:

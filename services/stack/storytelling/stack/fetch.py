@@ -26,7 +26,7 @@ log = logging.getLogger("storytelling.fetch")
 TINY_RANDOM = "tiny-random"
 EXPORT_DIRS = frozenset({"onnx", "openvino", "flax", "coreml", "original"})
 EXPORT_PREFIXES = ("openvino_", "flax_")
-EXPORT_SUFFIXES = frozenset({".onnx", ".onnx_data", ".msgpack", ".h5", ".tflite", ".mlmodel", ".ot"})
+EXPORT_SUFFIXES = frozenset({".onnx", ".onnx_data", ".msgpack", ".h5", ".tflite", ".mlmodel", ".ot", ".gguf"})
 PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".ckpt"})
 VARIANTS = (".fp16", ".bf16", ".fp32")
 

@@ -12,26 +12,21 @@ line naming the role and model and saying what to do.
 
 from __future__ import annotations
 
-import fnmatch
 import importlib
 import json
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from storytelling.runtime.checkpoints import is_random
+from storytelling.stack.fetch import select_files
 from storytelling.stack.profiles import MIN_HEADROOM_GIB, LanguageModel, Painter, Profile
 
 BUILTIN_PREFIX = "builtin:"
 GIB = 1 << 30
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
-# Files of hub repositories that no engine of ours loads: other frameworks and original checkpoints.
-SKIPPED_FILES = (
-    "*.onnx", "*.onnx_data", "*.msgpack", "*.h5", "*.tflite", "*.ot", "*.ckpt", "*.mlmodel",
-    "*.gguf", "original/*", "onnx/*", "openvino/*", "coreml/*", "flax_model*", "tf_model*",
-)  # fmt: skip
 # In-memory size of a checkpoint stored in 16-bit and quantized when loaded.
 LOAD_TIME_QUANTIZATION = {"fp8": 0.5, "bitsandbytes": 0.5}
 
@@ -161,39 +156,6 @@ def _from_hub(repo_id: str, revision: str, variant: str, label: str) -> Path:
         raise ModelError(
             f"{label}: cannot download ({reason}); check the network and the name, or use a local path"
         ) from None
-
-
-def select_files(files: Iterable[str], variant: str = "") -> list[str]:
-    """The repository files an engine loads: no other frameworks, safetensors over .bin per folder, and
-    only the chosen weight variant where a folder has it (`*.fp16.safetensors`)."""
-    kept = [f for f in files if not any(fnmatch.fnmatch(f, pattern) for pattern in SKIPPED_FILES)]
-    by_folder: dict[str, list[str]] = {}
-    for name in kept:
-        by_folder.setdefault(name.rpartition("/")[0], []).append(name)
-    selected = []
-    for names in by_folder.values():
-        weights = [n for n in names if n.endswith(WEIGHT_SUFFIXES)]
-        chosen = _preferred_weights(weights, variant)
-        selected += [n for n in names if n not in weights or n in chosen]
-    return sorted(selected)
-
-
-def _preferred_weights(weights: list[str], variant: str) -> list[str]:
-    def has_variant(name: str) -> bool:
-        return bool(variant) and f".{variant}." in name.rpartition("/")[2]
-
-    if variant and any(has_variant(n) for n in weights):
-        weights = [n for n in weights if has_variant(n)]
-    else:
-        weights = [n for n in weights if not _is_some_variant(n)] or weights
-    safetensors = [n for n in weights if n.endswith(".safetensors")]
-    return safetensors or weights
-
-
-def _is_some_variant(name: str) -> bool:
-    """`x.fp16.safetensors`, `x.bf16.bin`: a weight file that names a variant."""
-    parts = name.rpartition("/")[2].split(".")
-    return len(parts) >= 3 and parts[-2] in ("fp16", "bf16", "fp32", "non_ema", "ema_only")
 
 
 def weights_gib(directory: Path, variant: str = "") -> float:
