@@ -41,6 +41,7 @@ from tests.engines.vllm import SERVED_MODEL
 from tests.evaluation import recorded
 from tests.evaluation.conftest import RecordedChatEngine, encoded
 from tests.evaluation.test_diversity_sets import DISTINCT
+from tests.evaluation.test_service import pool_key_points
 
 pytestmark = pytest.mark.slow
 
@@ -87,8 +88,12 @@ def run_jobs(address: str) -> list:
 async def evaluation_with_the_judge(embedder, vllm_vlm, metrics_port: int) -> AsyncIterator[None]:
     """Alignment with the real VLM judge and recorded key points (real false-yes observations); the
     service keeps serving its metrics until the block ends."""
-    # Different key points per story: each item's controls are the other's (never one of its own).
-    by_story = {DISTINCT[0]: recorded.KEY_POINTS_GOOD, DISTINCT[1]: recorded.KEY_POINTS_OTHER}
+    # Each item's controls come from the pool's test split, whose stories have key points of their own.
+    by_story = {
+        DISTINCT[0]: recorded.KEY_POINTS_GOOD,
+        DISTINCT[1]: recorded.KEY_POINTS_OTHER,
+        **pool_key_points(),
+    }
     extractor = RecordedChatEngine([recorded.KEY_POINTS_GOOD], by_story=by_story)
     judge = OpenAIChatEngine(vllm_vlm.base_url, JUDGE)
     core = Evaluation(embedder, None, extractors={"recorded": extractor}, judges={"judge": judge},

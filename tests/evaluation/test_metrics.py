@@ -28,5 +28,22 @@ def test_alignment_scores_and_the_judges_false_yes_rate_are_observed():
     assert sample("storytelling_evaluation_false_yes_rate_count") == 1
     assert sample("storytelling_evaluation_false_yes_rate_sum") == 0.25
     assert sample("storytelling_evaluation_results_total", evaluator="complexity", state="failed") == 1
-    assert sample("storytelling_evaluation_score_count", evaluator="complexity") is None, "failed: no score"
+    assert sample("storytelling_evaluation_score_count", evaluator="complexity") == 0, "failed: no score"
     assert sample("storytelling_evaluation_seconds_sum", evaluator="alignment") == 3.0
+
+
+def test_every_series_starts_at_zero_so_the_first_result_is_an_increase():
+    registry = CollectorRegistry()
+    EvaluationMetrics(registry)
+    for evaluator in ("alignment", "complexity", "text_measures", "diversity"):
+        for state in ("ok", "not_run", "failed"):
+            assert (
+                registry.get_sample_value(
+                    "storytelling_evaluation_results_total", {"evaluator": evaluator, "state": state}
+                )
+                == 0
+            )
+        assert registry.get_sample_value("storytelling_evaluation_score_count", {"evaluator": evaluator}) == 0
+        assert (
+            registry.get_sample_value("storytelling_evaluation_seconds_count", {"evaluator": evaluator}) == 0
+        )

@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from storytelling.v1 import common_pb2, evaluation_pb2
 
+EVALUATORS = ("alignment", "complexity", "text_measures", "diversity")
 SCORE_BUCKETS = tuple(round(0.1 * n, 1) for n in range(1, 11))
 SECONDS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _STATES = {
@@ -56,6 +57,14 @@ class EvaluationMetrics:
             buckets=SECONDS_BUCKETS,
             registry=registry,
         )
+
+        # Every series exists from the start at zero, so the first result of a burst is an increase that
+        # rate() sees, not the first sample of a new series (which rate() cannot tell from a restart).
+        for evaluator in EVALUATORS:
+            self.score.labels(evaluator)
+            self.seconds.labels(evaluator)
+            for state in _STATES.values():
+                self.results.labels(evaluator, state)
 
     def collectors(self) -> list[Collector]:
         return [self.results, self.score, self.false_yes, self.seconds]
