@@ -42,6 +42,8 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2
 
+from storytelling.api import protojson
+
 JOB_FILE = "job.json"
 SUMMARY_FILE = "summary.json"
 ITEMS_DIR = "items"
@@ -224,9 +226,9 @@ def write_artifacts(writes: Sequence[ArtifactWrite], fsync: bool = True) -> None
 
 
 def message_json(message: Message) -> bytes:
-    """Protobuf JSON on one line (an indented dump is several times slower: Python's C JSON encoder
-    only runs without indent)."""
-    return (json_format.MessageToJson(message, indent=None) + "\n").encode("utf-8")
+    """Protobuf JSON on one line, as json_format writes it (`protojson`, faster; an indented dump would
+    be several times slower: Python's C JSON encoder only runs without indent)."""
+    return protojson.message_json(message)
 
 
 def write_message(path: Path | str, message: Message, *, fsync: bool = True) -> None:
