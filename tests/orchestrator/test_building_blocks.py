@@ -158,6 +158,22 @@ async def test_within_bounds_a_call_by_the_stage_deadline_and_any_nearer_rpc_dea
     with deadlines.scope(0.03), pytest.raises(DeadlineExceeded, match="0.03 s"):
         await within(10.0, slow)
     assert seen[0] == pytest.approx(0.02, abs=0.01) and seen[1] == pytest.approx(0.03, abs=0.01)
+    assert deadlines.remaining() is None  # every scope ended with its call
+    await asyncio.sleep(0.05)  # a deadline that passed after its call ended does not cancel the task
+
+
+async def test_a_task_cancelled_from_outside_within_a_deadline_stays_cancelled():
+    started = asyncio.Event()
+
+    async def forever() -> None:
+        started.set()
+        await asyncio.sleep(10)
+
+    task = asyncio.create_task(within(10.0, forever))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 def test_seeds_are_stable_distinct_and_non_negative():

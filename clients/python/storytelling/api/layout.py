@@ -180,17 +180,25 @@ def write_once(path: Path | str, data: bytes, *, fsync: bool = True) -> None:
     except FileExistsError:
         write_atomic(target, data, fsync=fsync)
         return
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
+    try:
+        _write_all(fd, data)
         if fsync:
-            out.flush()
-            os.fsync(out.fileno())
+            os.fsync(fd)
+    finally:
+        os.close(fd)
     if fsync:
         handle = os.open(os.path.dirname(target) or ".", os.O_RDONLY)
         try:
             os.fsync(handle)
         finally:
             os.close(handle)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Writes `data` to `fd` with os.write (a file object costs more than writing a small artifact)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,8 @@ downstream calls, so a caller's deadline propagates through story, render and ev
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import time
-from collections.abc import Iterator
 
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline", default=None)
 
@@ -26,19 +24,31 @@ def remaining(default: float | None = None) -> float | None:
     return left if default is None else min(left, default)
 
 
-@contextlib.contextmanager
-def scope(seconds: float | None) -> Iterator[None]:
+def scope(seconds: float | None) -> Scope:
     """Runs the block under a deadline `seconds` from now (None: no deadline). Nested scopes only shrink it."""
-    if seconds is None:
-        yield
-        return
-    new = time.monotonic() + seconds
-    outer = _deadline.get()
-    token = _deadline.set(new if outer is None else min(outer, new))
-    try:
-        yield
-    finally:
+    return Scope(seconds)
+
+
+class Scope:
+    """The context manager of `scope` (a class: the orchestrator enters one per stage call)."""
+
+    __slots__ = ("_seconds", "_token")
+
+    def __init__(self, seconds: float | None) -> None:
+        self._seconds = seconds
+        self._token: contextvars.Token[float | None] | None = None
+
+    def __enter__(self) -> None:
+        if self._seconds is None:
+            return
+        new = time.monotonic() + self._seconds
+        outer = _deadline.get()
+        self._token = _deadline.set(new if outer is None else min(outer, new))
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is None:
+            return
         try:
-            _deadline.reset(token)
+            _deadline.reset(self._token)
         except ValueError:  # an async generator closed from another task's context
             pass
