@@ -5,11 +5,13 @@ published once committed, in sequence order; each watcher buffers them up to a l
 that falls further behind is told to catch up from the database instead, so a slow watcher never
 holds back a job or grows memory. Stage progress (denoising steps, tokens) is never stored: the feed
 keeps the latest progress of each item in a stage and a watcher receives only the latest value of
-each, however fast the steps come.
+each, however fast the steps come: a step is a few numbers in a dict, made into an event only when a
+watcher takes it.
 """
 
 import asyncio
 from collections import deque
+from typing import NamedTuple
 
 from storytelling.api.vocabulary import stage_outcome
 from storytelling.v1 import pipeline_pb2
@@ -18,11 +20,28 @@ from storytelling.v1 import pipeline_pb2
 DEFAULT_BACKLOG = 10_000
 
 
+class Progress(NamedTuple):
+    """The latest step of one item in a stage."""
+
+    stage: int
+    step: int
+    total: int
+
+
+def progress_event(item_index: int, progress: Progress) -> pipeline_pb2.JobEvent:
+    return pipeline_pb2.JobEvent(
+        progress=pipeline_pb2.StageProgress(
+            item_index=item_index, stage=progress.stage, step=progress.step, total=progress.total
+        )
+    )
+
+
 class Subscription:
     def __init__(self, backlog: int):
         self._backlog = backlog
         self._events: deque[pipeline_pb2.JobEvent] = deque()
-        self._progress: dict[int, pipeline_pb2.JobEvent] = {}
+        # The latest progress of each item that moved since `next`.
+        self._progress: dict[int, Progress] = {}
         self._wakeup = asyncio.Event()
         self.overflowed = False
 
@@ -34,8 +53,8 @@ class Subscription:
             self._events.append(event)
         self._wakeup.set()
 
-    def progress(self, event: pipeline_pb2.JobEvent) -> None:
-        self._progress[event.progress.item_index] = event
+    def progress(self, item_index: int, progress: Progress) -> None:
+        self._progress[item_index] = progress
         self._wakeup.set()
 
     async def next(self) -> tuple[list[pipeline_pb2.JobEvent], list[pipeline_pb2.JobEvent]]:
@@ -43,7 +62,8 @@ class Subscription:
         Check `overflowed` first: then the durable events are incomplete and must be read back."""
         await self._wakeup.wait()
         self._wakeup.clear()
-        events, progress = list(self._events), list(self._progress.values())
+        events = list(self._events)
+        progress = [progress_event(index, latest) for index, latest in self._progress.items()]
         self._events.clear()
         self._progress.clear()
         return events, progress
@@ -55,21 +75,24 @@ class Feed:
     def __init__(self, backlog: int = DEFAULT_BACKLOG) -> None:
         self._backlog = backlog
         self.subscriptions: set[Subscription] = set()
-        # The latest progress event of each item in a stage now.
-        self.progress: dict[int, pipeline_pb2.JobEvent] = {}
+        # The latest progress of each item in a stage now.
+        self.progress: dict[int, Progress] = {}
 
     def publish(self, event: pipeline_pb2.JobEvent) -> None:
         progress = self.progress.get(event.item.index) if event.HasField("item") else None
-        if progress is not None and stage_outcome(event.item, progress.progress.stage) != "running":
+        if progress is not None and stage_outcome(event.item, progress.stage) != "running":
             del self.progress[event.item.index]  # the stage ended for this item: no more steps
         for subscription in self.subscriptions:
             subscription.push(event)
 
-    def report(self, progress: pipeline_pb2.StageProgress) -> None:
-        event = pipeline_pb2.JobEvent(progress=progress)
-        self.progress[progress.item_index] = event
+    def report(self, item_index: int, progress: Progress) -> None:
+        self.progress[item_index] = progress
         for subscription in self.subscriptions:
-            subscription.progress(event)
+            subscription.progress(item_index, progress)
+
+    def progress_events(self) -> list[pipeline_pb2.JobEvent]:
+        """The latest progress of every item in a stage, as events (for a watcher that starts)."""
+        return [progress_event(index, progress) for index, progress in self.progress.items()]
 
     def subscribe(self) -> Subscription:
         subscription = Subscription(self._backlog)
@@ -108,9 +131,9 @@ class Feeds:
         if (feed := self._feeds.get(job_id)) is not None:
             feed.publish(event)
 
-    def report(self, job_id: str, progress: pipeline_pb2.StageProgress) -> None:
+    def report(self, job_id: str, item_index: int, progress: Progress) -> None:
         if (feed := self._feeds.get(job_id)) is not None:
-            feed.report(progress)
+            feed.report(item_index, progress)
 
     def unsubscribe(self, job_id: str, subscription: Subscription) -> None:
         feed = self._feeds.get(job_id)

@@ -269,7 +269,7 @@ class JobManager:
                 yield pipeline_pb2.JobEvent(
                     sequence=sequence, job_id=job_id, time=now(), snapshot=job, counts=counts_of(job)
                 )
-                for event in list(self._feeds.of(job_id).progress.values()):
+                for event in self._feeds.of(job_id).progress_events():
                     yield event
                 while not subscription.overflowed:
                     events, progress = await subscription.next()

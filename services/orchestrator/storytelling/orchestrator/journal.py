@@ -15,7 +15,7 @@ from google.protobuf import timestamp_pb2
 from storytelling.api.layout import ArtifactWrite
 from storytelling.v1 import pipeline_pb2
 
-from .events import Feeds
+from .events import Feeds, Progress
 from .store import Change, Store
 
 
@@ -109,9 +109,9 @@ class Journal:
         )
         await self._store.commit(change)
 
-    def progress(self, progress: pipeline_pb2.StageProgress) -> None:
+    def progress(self, item_index: int, progress: Progress) -> None:
         if self._feeds is not None:
-            self._feeds.report(self.job_id, progress)
+            self._feeds.report(self.job_id, item_index, progress)
 
     def _event(self, time: timestamp_pb2.Timestamp, **fields: object) -> pipeline_pb2.JobEvent:
         self.sequence += 1

@@ -33,6 +33,7 @@ from storytelling.api.pools import parse_pool
 from storytelling.runtime.errors import ServiceError
 from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2, render_pb2
 
+from .events import Progress
 from .gate import Outage, ServiceGate
 from .journal import Journal, now, without_items
 from .metrics import JobMetrics
@@ -300,9 +301,7 @@ class JobRunner:
             request.prompt, request.seed, request.story_id = item.story.text, item.image_seed, item.story.id
 
             def progress(step: int, total: int) -> None:
-                self._journal.progress(
-                    pipeline_pb2.StageProgress(item_index=item.index, stage=RENDER, step=step, total=total)
-                )
+                self._journal.progress(item.index, Progress(RENDER, step, total))
 
             rendered = await self._attempt(
                 item, RENDER, lambda: self._stages.render.render(request, progress)
