@@ -210,6 +210,8 @@ class JobRunner:
         self._last_stage = self._stage_ids[-1]
         # Items in memory (fed and not ended) with what each adds to the totals.
         self._live: dict[int, tuple[pipeline_pb2.Item, tuple[Mark, ...]]] = {}
+        # Items changed since the totals were last brought up to date (`_count`, once per batch).
+        self._uncounted: dict[int, pipeline_pb2.Item] = {}
         self._totals = totals_of(job) if resumed else Counter()
         # The earliest wait of this job's items in each stage that has items waiting.
         self._waits: dict[int, pipeline_pb2.ServiceWait] = {}
@@ -264,11 +266,14 @@ class JobRunner:
             if self._resumed and self._store is not None:
                 stored = {item.index: item for item in await self._store.items_in_range(job.id, start, stop)}
             for index in range(start, stop):
-                item = stored.get(index) or new_item(job.seed, index)
-                if item.state in vocabulary.ENDED_ITEM_STATES:
+                item = stored.get(index)
+                if item is None:  # a new item counts for nothing yet
+                    item = new_item(job.seed, index)
+                    self._live[index] = (item, ())
+                elif item.state not in vocabulary.ENDED_ITEM_STATES:  # already in the totals
+                    self._live[index] = (item, tally(item, self._stage_ids))
+                else:
                     continue
-                # A stored item is already in the totals; a new one counts for nothing yet.
-                self._live[index] = (item, tally(item, self._stage_ids))
                 yield Work(item, check_artifacts=self._resumed)
 
     # Stages. Each reads its artifact back if it may exist, else calls the stage and writes the artifact.
@@ -513,12 +518,10 @@ class JobRunner:
             raise self._broken
 
     def _changed(self, item: pipeline_pb2.Item, *, artifacts: Sequence[ArtifactWrite] = ()) -> None:
-        self._count([item])
+        self._uncounted[item.index] = item
         self._journal.items(self.job, [item], artifacts=artifacts)
-        if item.state in vocabulary.ENDED_ITEM_STATES:
-            self._live.pop(item.index, None)
-            if self.ended is not None:
-                self.ended.append(item)
+        if self.ended is not None and item.state in vocabulary.ENDED_ITEM_STATES:
+            self.ended.append(item)
 
     async def end(self, state: int) -> None:
         """Ends the job in `state`; items that have not ended are cancelled (nothing will run them). A
@@ -533,13 +536,13 @@ class JobRunner:
         # not carry the final state before the gallery and job.json are written.
         self._metrics.ended(vocabulary.label(vocabulary.JobState, state))
         self._journal.flush()
-        cancelled = [
-            item for item, _ in self._live.values() if item.state not in vocabulary.ENDED_ITEM_STATES
-        ]
+        self._count()
+        cancelled = [item for item, _ in self._live.values()]
         for item in cancelled:
             item.state = pipeline_pb2.ITEM_STATE_CANCELLED
             item.ClearField("waiting")
-        self._count(cancelled)
+            self._uncounted[item.index] = item
+        self._count()
         self._live.clear()
         for stage in self._stage_ids:  # nothing is in a stage any more, stored items included
             self._totals[stage, "running"] = self._totals[stage, "waiting"] = 0
@@ -571,21 +574,27 @@ class JobRunner:
             return
         job.gallery_path = str(path)
 
-    def _count(self, changed: Sequence[pipeline_pb2.Item]) -> None:
-        """Updates the totals by what the changed items now count for (the job follows in _materialize)."""
+    def _count(self) -> None:
+        """Updates the totals by what the items changed since the last count now count for, each once
+        however often it changed (the job follows in _materialize); lets the items that ended go."""
+        changed, self._uncounted = self._uncounted, {}
         totals, live, stages = self._totals, self._live, self._stage_ids
-        for item in changed:
+        for index, item in changed.items():
             marks = tally(item, stages)
-            before = live.get(item.index)
+            before = live.get(index)
             if before is not None:
                 for mark in before[1]:
                     totals[mark] -= 1
             for mark in marks:
                 totals[mark] += 1
-            live[item.index] = (item, marks)
+            if item.state in vocabulary.ENDED_ITEM_STATES:
+                live.pop(index, None)
+            else:
+                live[index] = (item, marks)
 
     def _materialize(self) -> pipeline_pb2.Job:
         """Writes the totals into the job's counters; the journal calls it once per batch of changes."""
+        self._count()
         totals, job = self._totals, self.job
         job.updated_at.CopyFrom(now())
         job.items_succeeded, job.items_failed = totals[ALL, "succeeded"], totals[ALL, "failed"]
