@@ -162,6 +162,25 @@ async def test_within_bounds_a_call_by_the_stage_deadline_and_any_nearer_rpc_dea
     await asyncio.sleep(0.05)  # a deadline that passed after its call ended does not cancel the task
 
 
+async def test_calls_in_flight_each_keep_their_own_deadline():
+    async def sleep(seconds: float) -> float:
+        await asyncio.sleep(seconds)
+        return seconds
+
+    # A long deadline first, then a nearer one: the nearer one still expires on time.
+    results = await asyncio.gather(
+        within(5.0, lambda: sleep(0.2)),
+        within(0.02, lambda: sleep(1.0)),
+        within(0.05, lambda: sleep(0.01)),
+        return_exceptions=True,
+    )
+    assert results[0] == 0.2 and isinstance(results[1], DeadlineExceeded) and results[2] == 0.01
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(DeadlineExceeded):  # after the timer fired: the next deadline is enforced too
+        await within(0.03, lambda: sleep(1.0))
+    assert asyncio.get_running_loop().time() - started < 0.5
+
+
 async def test_a_task_cancelled_from_outside_within_a_deadline_stays_cancelled():
     started = asyncio.Event()
 

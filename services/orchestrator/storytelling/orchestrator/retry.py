@@ -5,9 +5,10 @@ An unavailable service is not retried here: its gate (`gate.py`) makes items wai
 
 import asyncio
 import random
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from storytelling.runtime import deadlines
 from storytelling.runtime.errors import DeadlineExceeded, ResourceExhausted
@@ -55,34 +56,78 @@ async def retry(call: Callable[[], Awaitable[R]], policy: RetryPolicy) -> R:
 async def within(deadline_s: float, call: Callable[[], Awaitable[R]]) -> R:
     """Awaits `call` for at most `deadline_s` (less if the current RPC's deadline is nearer), published
     through `storytelling.runtime.deadlines` so downstream calls carry it. Running past it is
-    DeadlineExceeded, so it is retried.
-
-    The task is cancelled at the deadline by one timer, as asyncio.timeout does, without its state
-    machine (which cost more than an instant stage call)."""
+    DeadlineExceeded, so it is retried."""
     seconds = deadlines.remaining(deadline_s)
     assert seconds is not None
     task = asyncio.current_task()
     assert task is not None
-    expiry = _Expiry(task)
-    timer = asyncio.get_running_loop().call_later(seconds, expiry.expire)
+    loop = asyncio.get_running_loop()
+    keeper = _keepers.get(loop)
+    if keeper is None:
+        keeper = _keepers[loop] = _Deadlines()
+    bounded = _Bounded(task, loop.time() + seconds)
+    keeper.add(bounded)
     try:
         with deadlines.scope(seconds):
             return await call()
     except asyncio.CancelledError:
         # Our own cancellation, unless the task was also cancelled from outside (then it stays cancelled).
-        if expiry.expired and task.uncancel() <= expiry.cancelling:
+        if bounded.expired and task.uncancel() <= bounded.cancelling:
             raise DeadlineExceeded(f"no answer within the deadline of {round(seconds, 2):g} s") from None
         raise
     finally:
-        timer.cancel()
+        keeper.remove(bounded)
 
 
-class _Expiry:
-    __slots__ = ("_task", "cancelling", "expired")
+class _Bounded:
+    """A call in flight under a deadline (loop time): its task is cancelled when the deadline passes."""
 
-    def __init__(self, task: asyncio.Task[object]) -> None:
-        self._task, self.cancelling, self.expired = task, task.cancelling(), False
+    __slots__ = ("_task", "cancelling", "expired", "when")
+
+    def __init__(self, task: asyncio.Task[Any], when: float) -> None:
+        self._task, self.when = task, when
+        self.cancelling, self.expired = task.cancelling(), False
 
     def expire(self) -> None:
         self.expired = True
         self._task.cancel()
+
+
+class _Deadlines:
+    """The deadlines of one event loop's calls in flight, enforced by one timer at the earliest of them.
+    A timer per call (as asyncio.timeout sets) cost more than an instant stage call: asyncio keeps its
+    timers in a heap of Python objects. Here a call costs a dict insert and delete; a call that ends
+    leaves the timer as it is, and the timer, when it fires, expires what is due and moves on to the
+    earliest deadline left."""
+
+    def __init__(self) -> None:  # holds no reference to its loop, the key of `_keepers`
+        self._calls: dict[_Bounded, None] = {}
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, call: _Bounded) -> None:
+        self._calls[call] = None
+        if self._timer is None or call.when < self._timer.when():
+            self._schedule(call.when)
+
+    def remove(self, call: _Bounded) -> None:
+        self._calls.pop(call, None)
+
+    def _schedule(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_at(when, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        now, earliest = asyncio.get_running_loop().time(), None
+        for call in list(self._calls):
+            if call.when <= now:
+                del self._calls[call]
+                call.expire()
+            elif earliest is None or call.when < earliest:
+                earliest = call.when
+        if earliest is not None:
+            self._schedule(earliest)
+
+
+_keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Deadlines] = weakref.WeakKeyDictionary()
