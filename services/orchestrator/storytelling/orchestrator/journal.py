@@ -87,7 +87,8 @@ class Journal:
         """Stores a new job; returns once it is committed."""
         if self._store is None:
             return
-        event = self._event(now(), job_state=job.state, counts=counts_of(job))
+        event = self._next(self._template(job))
+        event.job_state = job.state
         change = Change(job, self.sequence, request_id=request_id, on_commit=self._publisher([event]))
         await self._store.commit(change)
 
@@ -97,13 +98,11 @@ class Journal:
         if self._store is None:
             return
         self.flush()
-        time = now()
-        events = [self._event(time, item=item) for item in items]
+        template = self._template(job)
+        events = [self._item_event(template, item) for item in items]
         stored = [(event.sequence, event.item) for event in events]
-        events.append(self._event(time, finished=without_items(job)))
-        counts = counts_of(job)
-        for event in events:
-            event.counts.CopyFrom(counts)
+        events.append(self._next(template))
+        events[-1].finished.CopyFrom(without_items(job))
         change = Change(
             job, self.sequence, items=stored, cancel_unended=True, on_commit=self._publisher(events)
         )
@@ -113,9 +112,22 @@ class Journal:
         if self._feeds is not None:
             self._feeds.report(self.job_id, item_index, progress)
 
-    def _event(self, time: timestamp_pb2.Timestamp, **fields: object) -> pipeline_pb2.JobEvent:
+    def _template(self, job: pipeline_pb2.Job) -> pipeline_pb2.JobEvent:
+        """What every event of one batch carries: the job, the time, the counters after the batch."""
+        return pipeline_pb2.JobEvent(job_id=self.job_id, time=now(), counts=counts_of(job))
+
+    def _next(self, template: pipeline_pb2.JobEvent) -> pipeline_pb2.JobEvent:
+        """A copy of `template` with the job's next sequence (one copy costs less than building it)."""
         self.sequence += 1
-        return pipeline_pb2.JobEvent(sequence=self.sequence, job_id=self.job_id, time=time, **fields)
+        event = pipeline_pb2.JobEvent()
+        event.CopyFrom(template)
+        event.sequence = self.sequence
+        return event
+
+    def _item_event(self, template: pipeline_pb2.JobEvent, item: pipeline_pb2.Item) -> pipeline_pb2.JobEvent:
+        event = self._next(template)
+        event.item.CopyFrom(item)  # the snapshot, stored and sent: nothing changes it from here on
+        return event
 
     def _pending(self, job: pipeline_pb2.Job) -> None:
         if self._job is None:
@@ -129,16 +141,16 @@ class Journal:
             return
         if self.materialize is not None:
             job = self.materialize()
-        time, counts = now(), counts_of(job)
-        events = [self._event(time, job_state=state) for state in self._states]
+        template = self._template(job)
+        events = []
+        for state in self._states:
+            events.append(self._next(template))
+            events[-1].job_state = state
         stored = []
         for item in self._items.values():
-            event = self._event(time)
-            event.item.CopyFrom(item)  # the snapshot, stored and sent: nothing changes it from here on
+            event = self._item_event(template, item)
             events.append(event)
             stored.append((event.sequence, event.item))
-        for event in events:
-            event.counts.CopyFrom(counts)
         change = Change(job, self.sequence, items=stored, artifacts=self._writes, on_error=self.broken)
         self._states, self._items, self._writes = [], {}, []
         change.on_commit = self._publisher(events)
