@@ -36,7 +36,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -201,23 +201,22 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-@dataclass(frozen=True)
-class ArtifactWrite:
+class ArtifactWrite(NamedTuple):
     """One artifact to write once (`write_once`): a protobuf message, written as its JSON, or raw bytes.
     Plain data, so that the writer, not the caller, pays for the JSON (the costliest part of recording an
-    item), on whatever thread writes it."""
+    item), on whatever thread writes it; a tuple, as one is made per artifact on the event loop."""
 
     path: str
     data: bytes
-    # Full name of the protobuf message type serialized in `data`; empty: `data` is written as it is.
-    message: str = ""
+    # The protobuf message type serialized in `data`; None: `data` is written as it is.
+    message: type[Message] | None = None
     # The job directory the artifact must stay in (see `inside`).
     root: str = ""
 
     def run(self, fsync: bool = True) -> None:
         data = self.data
-        if self.message:
-            data = message_json(_ARTIFACT_MESSAGES[self.message].FromString(data))
+        if self.message is not None:
+            data = message_json(self.message.FromString(data))
         write_once(self.path, data, fsync=fsync)
 
 
@@ -347,7 +346,7 @@ class JobFiles:
         return [self._message_write(self._item_file(index, EVALUATION_FILE), evaluation)]
 
     def _message_write(self, path: str, message: Message) -> ArtifactWrite:
-        return ArtifactWrite(path, message.SerializeToString(), message.DESCRIPTOR.full_name, self._root)
+        return ArtifactWrite(path, message.SerializeToString(), type(message), self._root)
 
     def write_story(self, index: int, story: common_pb2.Story) -> None:
         write_artifacts(self.story_writes(index, story), self.fsync)
@@ -389,12 +388,6 @@ class JobFiles:
 
     def read_summary(self) -> evaluation_pb2.SetSummary | None:
         return self._read_message(self.summary_path, evaluation_pb2.SetSummary)
-
-
-_ARTIFACT_MESSAGES: dict[str, type[Message]] = {
-    message.DESCRIPTOR.full_name: message
-    for message in (common_pb2.Story, common_pb2.Image, evaluation_pb2.ItemEvaluation)
-}
 
 
 @dataclass
