@@ -1,12 +1,12 @@
-"""Protobuf JSON on one line, exactly as `json_format.MessageToJson(message, indent=None)` writes it, several
-times faster: the orchestrator writes three JSON artifacts per item, and json_format's generic walk of the
-descriptors at every field was the largest part of its cost per item.
+"""Protobuf JSON on one line, exactly as `json_format.MessageToJson(message, indent=None)` writes it, about
+1.5 times faster: the orchestrator writes three JSON artifacts per item, and json_format's generic walk of
+the descriptors at every field was the largest part of its writer threads' cost.
 
 For each message type a table of converters is built once (field number -> JSON name and converter),
 so a message costs one lookup and one call per set field. Well-known types (Timestamp, Struct,
 wrappers, Any...), messages with an extension set and messages with an enum json_format writes its own
-way (NullValue, values with options) are converted by json_format itself, so the output
-is the same for every message; `tests/client/test_protojson.py` compares the two on every artifact type.
+way (NullValue, values with options) are converted by json_format itself, so the output is the same
+for every message; `tests/client/test_protojson.py` compares the two on every message of the API.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def to_object(message: Message) -> Any:
         table = _tables[kind] = _table(message.DESCRIPTOR)
     if table is None:
         return json_format.MessageToDict(message)
-    js = {}
+    js: dict[str, Any] = {}
     for field, value in message.ListFields():
         entry = table.get(field.number)
         if entry is None:  # an extension: json_format names it and knows its type
