@@ -38,7 +38,7 @@ class EvaluationSettings(ServiceSettings):
         description="on a CPU, sets with more stories use the approximate IVF index (recall measured "
         "and reported); 0 never does. Exact search below it and on a GPU",
     )
-    nprobe: int = Field(8, ge=1, description="cells the approximate index scans per story")
+    nprobe: int = Field(16, ge=1, description="cells the approximate index scans per story")
     pool_files: list[Path] = Field(
         default_factory=list,
         description='extra story pools (CSV img_id,story or JSONL), named after the file: ["/data/clinic.csv"]',
