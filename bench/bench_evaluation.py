@@ -2,8 +2,9 @@
 text-side measures' per-dimension F1 on the validation set.
 
 Diversity (k=5, 384 dimensions) at 100k and 1M stories on the CPU, each size in its own subprocess:
-  * approximate: the service's own path (faiss IVF above `approximate_above`), timed end to end (index
-    training, search, Vendi), with the recall@k it measures against exact search on 1000 query rows;
+  * approximate: the service's own path (the GEMM-batched IVF of `ann` above `approximate_above`), timed
+    end to end (k-means, assignment, scan, recall, Vendi), with the recall@k it measures against exact
+    search on 1000 query rows, and the child's peak memory;
   * exact: the tiled GEMM search, timed in the same run on the same vectors. Where a full exact run
     would take too long (above --exact-max), it is timed on --max-queries query rows against all n and
     scaled by n / Q: labelled "extrapolated";
@@ -11,11 +12,15 @@ Diversity (k=5, 384 dimensions) at 100k and 1M stories on the CPU, each size in 
 The vectors are synthetic but shaped like story embeddings: each is a mixture of two real
 all-MiniLM-L6-v2 sentence embeddings of the shipped pool plus Gaussian noise, renormalised (uniform
 random vectors have no neighbourhood structure and would flatter nothing and no one).
-Embedding: all-MiniLM-L6-v2 on the pool's stories in float32 against the fast precision (bfloat16 on
-CPUs with bf16 units), with their cosine agreement and the effect on the pool's diversity.
+The load average is sampled every 5 s while each size runs: on a shared machine it says how much of the
+two cores the run had.
+Embedding: all-MiniLM-L6-v2 on the pool's stories in float32 against torch bfloat16 (the service's `auto`
+on CPUs with bf16 units) and OpenVINO with a bfloat16 precision hint (a candidate, not used by the
+service), interleaved over --embed-rounds rounds (median per backend), wall and CPU-time throughput,
+cosine agreement with float32 and the effect on the pool's diversity.
 Text measures: per-dimension precision, recall and F1 on tests/evaluation/data/text_validation.jsonl.
 
-    python bench/bench_evaluation.py [--sizes 100000,1000000] [--max-queries 2000] [--embed 320]
+    python bench/bench_evaluation.py [--sizes 100000,1000000] [--max-queries 2000] [--embed 160]
 """
 
 from __future__ import annotations
@@ -23,12 +28,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
+
+from storytelling.evaluation.ann import DEFAULT_NPROBE
 
 D, K = 384, 5
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +77,7 @@ def one(n: int, args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     approx = diversity(x, K, approximate_above=0, nprobe=args.nprobe)
     result["approx_s"] = time.perf_counter() - start
+    result["approx_peak_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     result.update(search=approx.search, recall=approx.recall, recall_sample=approx.recall_sample)
     result["approx_diversity"] = approx.diversity
     rows = np.sort(np.random.default_rng(args.seed).choice(n, min(n, args.max_queries), replace=False))
@@ -88,34 +98,96 @@ def one(n: int, args: argparse.Namespace) -> dict:
     return result
 
 
-def embedding(count: int) -> dict:
+def embedding(count: int, rounds: int) -> dict:
+    from statistics import median
+
     from storytelling.evaluation.diversity import diversity
-    from storytelling.evaluation.embedder import SentenceEmbedder, fast_dtype
+    from storytelling.evaluation.embedder import SentenceEmbedder
 
     stories = pool_stories()
     batch = (stories * (count // len(stories) + 1))[:count]
-    measured = {}
-    for dtype in ("float32", fast_dtype("cpu")):
-        embedder = SentenceEmbedder(dtype=dtype)
-        embedder.encode(batch[:32])  # loads weights, warms up
-        start = time.perf_counter()
-        vectors = embedder.encode(batch)
-        measured[dtype] = (time.perf_counter() - start, vectors)
-    fast = fast_dtype("cpu")
-    (base_s, base), (fast_s, quick) = measured["float32"], measured[fast]
-    cosine = (base * quick).sum(axis=1)
-    pool_base, pool_fast = diversity(base[: len(stories)], K), diversity(quick[: len(stories)], K)
-    return {
-        "stories": count,
-        "fast": fast,
-        "float32_per_s": count / base_s,
-        "fast_per_s": count / fast_s,
-        "cos_min": float(cosine.min()),
-        "cos_mean": float(cosine.mean()),
-        "diversity_float32": pool_base.diversity,
-        "diversity_fast": pool_fast.diversity,
-        "per_story_max_diff": float(np.abs(pool_base.per_story - pool_fast.per_story).max()),
+    encoders = {
+        "float32": SentenceEmbedder(dtype="float32").encode,
+        "torch bfloat16": SentenceEmbedder(dtype="bfloat16").encode,
+        "openvino bf16": openvino_encoder(),
     }
+    for encode in encoders.values():
+        encode(batch[:32])  # loads weights, warms up
+    wall: dict[str, list[float]] = {name: [] for name in encoders}
+    cpu: dict[str, list[float]] = {name: [] for name in encoders}
+    vectors = {}
+    for _ in range(rounds):  # interleaved, so that a change of load hits every backend alike
+        for name, encode in encoders.items():
+            w, c = time.perf_counter(), time.process_time()
+            vectors[name] = encode(batch)
+            wall[name].append(time.perf_counter() - w)
+            cpu[name].append(time.process_time() - c)
+    base = vectors["float32"]
+    pool_base = diversity(base[: len(stories)], K)
+    result = {"stories": count, "rounds": rounds, "backends": {}}
+    for name in encoders:
+        cosine = (base * vectors[name]).sum(axis=1)
+        pool = diversity(vectors[name][: len(stories)], K)
+        result["backends"][name] = {
+            "per_s": count / median(wall[name]),
+            "per_cpu_s": count / median(cpu[name]),
+            "cos_min": float(cosine.min()),
+            "cos_mean": float(cosine.mean()),
+            "diversity": pool.diversity,
+            "per_story_max_diff": float(np.abs(pool_base.per_story - pool.per_story).max()),
+        }
+    return result
+
+
+def openvino_encoder():
+    """all-MiniLM-L6-v2 converted to OpenVINO and compiled with a bfloat16 precision hint (AMX where the CPU
+    has it); mean pooling and normalisation as the sentence-transformers model does them."""
+    import openvino as ov
+    from sentence_transformers import SentenceTransformer
+
+    from storytelling.evaluation.embedder import bundled_minilm_path
+
+    model = SentenceTransformer(bundled_minilm_path(), device="cpu")
+    tokenizer, limit = model.tokenizer, model.max_seq_length
+    example = tokenizer(["a story", "another"], padding=True, return_tensors="pt")
+    network = ov.convert_model(model[0].auto_model.eval(), example_input=dict(example))
+    compiled = ov.Core().compile_model(network, "CPU", {"INFERENCE_PRECISION_HINT": "bf16"})
+
+    def encode(texts: list[str], batch_size: int = 64) -> np.ndarray:
+        order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths batched together
+        out = np.empty((len(texts), D), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            rows = order[start : start + batch_size]
+            enc = tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=limit,
+                            return_tensors="np")  # fmt: skip
+            hidden = compiled(dict(enc))[0]
+            mask = enc["attention_mask"][..., None].astype(np.float32)
+            mean = (hidden * mask).sum(axis=1) / mask.sum(axis=1)
+            out[rows] = mean / np.linalg.norm(mean, axis=1, keepdims=True)
+        return out
+
+    return encode
+
+
+class LoadSampler:
+    """The 1-minute load average, sampled every 5 s while the block runs."""
+
+    def __enter__(self) -> "LoadSampler":
+        self.samples = [os.getloadavg()[0]]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(5):
+            self.samples.append(os.getloadavg()[0])
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append(os.getloadavg()[0])
+        self.mean, self.max = sum(self.samples) / len(self.samples), max(self.samples)
 
 
 def main() -> None:
@@ -127,8 +199,9 @@ def main() -> None:
         "--exact-max", type=int, default=100_000, help="largest n timed with a full exact run"
     )
     parser.add_argument("--max-queries", type=int, default=2000, help="query rows timed above --exact-max")
-    parser.add_argument("--nprobe", type=int, default=16)
-    parser.add_argument("--embed", type=int, default=320, help="stories to embed; 0 skips")
+    parser.add_argument("--nprobe", type=int, default=DEFAULT_NPROBE)
+    parser.add_argument("--embed", type=int, default=160, help="stories to embed; 0 skips")
+    parser.add_argument("--embed-rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -143,7 +216,8 @@ def main() -> None:
     for n in (int(s) for s in args.sizes.split(",")):
         argv = [sys.executable, __file__, "--one", str(n), "--exact-max", str(args.exact_max),
                 "--max-queries", str(args.max_queries), "--nprobe", str(args.nprobe), "--seed", str(args.seed)]  # fmt: skip
-        out = subprocess.run(argv, capture_output=True, text=True, env=os.environ)
+        with LoadSampler() as load:
+            out = subprocess.run(argv, capture_output=True, text=True, env=os.environ)
         if out.returncode:
             print(f"{n:>9} failed: {out.stderr.strip().splitlines()[-1:]}")
             continue
@@ -156,17 +230,24 @@ def main() -> None:
         print(
             f"{n:>9} {r['exact_s']:>9.1f} {r['approx_s']:>9.1f} {r['exact_s'] / r['approx_s']:>7.1f}x "
             f"{r['recall']:>8.3f} {r['diversity_abs_error']:>8.4f}  {r['search']}; recall on "
-            f"{r['recall_sample']} rows; {note}"
+            f"{r['recall_sample']} rows; {note}; peak {r['approx_peak_gib']:.1f} GiB; load average "
+            f"mean {load.mean:.1f} max {load.max:.1f} during the run"
         )
     if args.embed:
-        e = embedding(args.embed)
+        with LoadSampler() as load:
+            e = embedding(args.embed, args.embed_rounds)
+        base = e["backends"]["float32"]
         print(
-            f"embedding ({e['stories']} pool stories, all-MiniLM-L6-v2): float32 {e['float32_per_s']:.1f}/s, "
-            f"{e['fast']} {e['fast_per_s']:.1f}/s = {e['fast_per_s'] / e['float32_per_s']:.2f}x; cosine "
-            f"agreement min {e['cos_min']:.4f} mean {e['cos_mean']:.4f}; pool diversity "
-            f"{e['diversity_float32']:.4f} vs {e['diversity_fast']:.4f} (largest per-story change "
-            f"{e['per_story_max_diff']:.4f})"
+            f"embedding ({e['stories']} pool stories, all-MiniLM-L6-v2, median of {e['rounds']} interleaved "
+            f"rounds; load average mean {load.mean:.1f} max {load.max:.1f}):"
         )
+        for name, b in e["backends"].items():
+            print(
+                f"  {name:15} {b['per_s']:6.1f}/s ({b['per_s'] / base['per_s']:.2f}x) "
+                f"{b['per_cpu_s']:6.1f}/CPU-s ({b['per_cpu_s'] / base['per_cpu_s']:.2f}x)  cosine to "
+                f"float32 min {b['cos_min']:.4f} mean {b['cos_mean']:.4f}  pool diversity {b['diversity']:.4f} "
+                f"(largest per-story change {b['per_story_max_diff']:.4f})"
+            )
     validation = ROOT / "scripts" / "validate_text_measures.py"
     if validation.exists():
         subprocess.run([sys.executable, str(validation)], check=False, env=os.environ)

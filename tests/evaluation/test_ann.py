@@ -35,10 +35,35 @@ def test_approximate_diversity_reports_its_index_and_measured_recall() -> None:
     exact = diversity(x, 5)
     approx = diversity(x, 5, approximate_above=5000)
     assert exact.search == "exact" and exact.recall is None
-    assert approx.search.startswith("faiss-ivf(nlist=") and approx.recall_sample == 1000
+    assert approx.search.startswith("ivf(nlist=") and approx.recall_sample == 1000
     assert 0.95 <= approx.recall <= 1.0
     assert approx.diversity == pytest.approx(exact.diversity, abs=0.01)
     assert diversity(x, 5, approximate_above=10_000).search == "exact"  # below the threshold
+
+
+def test_scanning_every_cell_finds_the_exact_neighbours() -> None:
+    x = clustered(2000)
+    exact = knn(x, 5)
+    found = approximate_self_knn(x, 5, nprobe=10_000, recall_sample=100)  # nprobe clipped to nlist
+    assert found.description == "ivf(nlist=88,nprobe=88)"
+    np.testing.assert_allclose(found.neighbours.similarities, exact.similarities, atol=1e-5)
+    assert found.recall == 1.0
+
+
+def test_few_probed_cells_miss_neighbours_and_the_recall_says_so() -> None:
+    x = normalize(np.random.default_rng(3).standard_normal((3000, 32)).astype(np.float32))  # no clusters
+    found = approximate_self_knn(x, 5, nprobe=1, recall_sample=3000)
+    exact = knn(x, 5)
+    share = (found.neighbours.similarities >= exact.similarities[:, -1:] - 1e-5).mean()
+    assert found.recall == pytest.approx(share) and found.recall < 0.9
+
+
+def test_rows_without_k_others_in_their_cells_are_padded() -> None:
+    x = clustered(16)  # 2 cells of about 8 rows, one probed: fewer than 10 others
+    found = approximate_self_knn(x, 10, nprobe=1, recall_sample=16)
+    padded = found.neighbours.indices == -1
+    assert padded.any() and np.isneginf(found.neighbours.similarities[padded]).all()
+    assert not (found.neighbours.indices == np.arange(16)[:, None]).any()
 
 
 def test_the_self_search_never_returns_a_row_as_its_own_neighbour() -> None:
@@ -54,4 +79,4 @@ async def test_the_service_reports_search_and_recall(embedder) -> None:
     core = Evaluation(embedder, approximate_above=4)
     outcome = await core.diversity(PARAPHRASES + DISTINCT[1:], k=2)
     result = convert.diversity(outcome, embedder.name)
-    assert result.search.startswith("faiss-ivf") and result.HasField("recall") and result.recall_sample == 7
+    assert result.search.startswith("ivf(nlist=") and result.HasField("recall") and result.recall_sample == 7

@@ -31,9 +31,11 @@ def bundled_minilm_path() -> str:
 
 
 def fast_dtype(device: str) -> str:
-    """bfloat16 on a CPU with bf16 matrix units (AMX or AVX512-BF16): 2.3-2.5x the float32 throughput of
-    all-MiniLM-L6-v2 on two Sapphire Rapids cores, cosine agreement with float32 >= 0.996 on the story
-    pool (bench/bench_evaluation.py). float32 elsewhere, where bfloat16 would be emulated and slower."""
+    """bfloat16 on a CPU with bf16 matrix units (AMX or AVX512-BF16): 2.2-2.5x the float32 throughput of
+    all-MiniLM-L6-v2 on two Sapphire Rapids cores at light load (1.3-1.6x when other work holds the cores),
+    cosine agreement with float32 >= 0.9999 on the story pool (bench/bench_evaluation.py). Dynamic int8
+    quantisation of the Linear layers was no faster and agreed only to cosine 0.83. float32 elsewhere,
+    where bfloat16 would be emulated and slower."""
     import torch
 
     if device == "cpu" and (torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()):

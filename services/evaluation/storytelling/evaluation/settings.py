@@ -35,7 +35,7 @@ class EvaluationSettings(ServiceSettings):
     approximate_above: int = Field(
         50_000,
         ge=0,
-        description="on a CPU, sets with more stories use the approximate faiss IVF index (recall measured "
+        description="on a CPU, sets with more stories use the approximate IVF index (recall measured "
         "and reported); 0 never does. Exact search below it and on a GPU",
     )
     nprobe: int = Field(16, ge=1, description="cells the approximate index scans per story")
