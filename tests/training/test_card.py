@@ -70,6 +70,7 @@ def test_sft_ships_after_dpo_ran_without_a_word_of_dpo(run, report, tmp_path):
     # Its own rows against the base; the report's headline is about SFT+DPO, so it is left out.
     assert "- naive prompt: stories accepted on the first try 50% vs 25% for the base" in text
     assert "Headline" not in text
+    assert "python -m storytelling.training ship --run runs/train/offline --stage sft " in text
 
 
 def test_a_stage_that_did_not_finish_is_refused(run, tmp_path):

@@ -13,7 +13,7 @@ from storytelling.training.records import read_json
 
 REPRODUCE = (
     "make train-report   # the offline recipe (storytelling train recipe), then the report\n"
-    "python -m storytelling.training ship --run runs/train/offline "
+    "python -m storytelling.training ship --run runs/train/offline --stage {stage} "
     "--to services/llm/storytelling/llm/weights/mini-storyteller --report docs/mini-storytellers/report.json"
 )
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -83,7 +83,7 @@ def model_card(layout: RunLayout, name: str, stage: Stage, report: dict[str, Any
         "## Reproduce",
         "",
         "```",
-        REPRODUCE,
+        REPRODUCE.format(stage=stage),
         "```",
         "",
     ]
