@@ -133,8 +133,9 @@ def _evaluation(report: dict[str, Any], trained: Stage) -> list[str]:
                 f"{base['acceptance']:.0%} for the base; reasoning dimensions covered {row['coverage']:.2f} "
                 f"vs {base['coverage']:.2f} of 7."
             )
-    lines.append("")
-    for h in (h for h in report["headline"] if h["storyteller"] == trained):
+    headlines = [h for h in report["headline"] if h["storyteller"] == trained]
+    lines += [""] if headlines else []
+    for h in headlines:
         lines.append(
             f"Headline: {h['trained']} over {h['base']}: acceptance x{h['acceptance'][2]:.2f}, "
             f"coverage x{h['coverage'][2]:.2f}."
