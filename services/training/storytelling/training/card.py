@@ -8,20 +8,21 @@ from pathlib import Path
 from typing import Any
 
 from storytelling.story.prompts import PROMPTS, SHORT_INSTRUCTION, Mode
-from storytelling.training.layout import RunLayout
+from storytelling.training.layout import RunLayout, Stage
 from storytelling.training.records import read_json
 
 REPRODUCE = (
     "make train-report   # the offline recipe (storytelling train recipe), then the report\n"
-    "python -m storytelling.training ship --run runs/train/offline "
+    "python -m storytelling.training ship --run runs/train/offline --stage {stage} "
     "--to services/llm/storytelling/llm/weights/mini-storyteller --report docs/mini-storytellers/report.json"
 )
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
-def model_card(layout: RunLayout, name: str, report: dict[str, Any] | None = None) -> str:
+def model_card(layout: RunLayout, name: str, stage: Stage, report: dict[str, Any] | None = None) -> str:
+    """The card of the model `stage` exported: an SFT model's card says nothing of a later DPO stage."""
     sft = read_json(layout.metrics("sft"))
-    dpo = read_json(layout.metrics("dpo")) if layout.metrics("dpo").is_file() else None
+    dpo = read_json(layout.metrics("dpo")) if stage == "dpo" else None
     final = dpo or sft
     lora = final["settings"]["model"]["lora"]
     data = sft.get("data_manifest") or {}
@@ -68,7 +69,7 @@ def model_card(layout: RunLayout, name: str, report: dict[str, Any] | None = Non
         )
     lines += ["", "## Evaluation", ""]
     if report:
-        lines += _evaluation(report, "dpo" if dpo else "sft")
+        lines += _evaluation(report, stage)
     else:
         lines.append("Not evaluated yet: run `storytelling train report`.")
     lines += [
@@ -82,31 +83,46 @@ def model_card(layout: RunLayout, name: str, report: dict[str, Any] | None = Non
         "## Reproduce",
         "",
         "```",
-        REPRODUCE,
+        REPRODUCE.format(stage=stage),
         "```",
         "",
     ]
     return "\n".join(lines)
 
 
-def write(layout: RunLayout, exported: Path, name: str = "Mini-Storyteller") -> None:
-    """Replaces peft's template card of a freshly exported model with this one."""
-    (exported / "README.md").write_text(model_card(layout, name))
+def write(layout: RunLayout, stage: Stage, name: str = "Mini-Storyteller") -> None:
+    """Replaces peft's template card of the model `stage` just exported with this one."""
+    (layout.exported(stage) / "README.md").write_text(model_card(layout, name, stage))
 
 
-def ship(layout: RunLayout, target: Path, name: str, report: dict[str, Any] | None) -> Path:
-    """Copies the final adapter and its model card to `target` (the directory shipped in the repo)."""
-    source = layout.exported("dpo") if layout.metrics("dpo").is_file() else layout.exported("sft")
+def final_stage(layout: RunLayout) -> Stage:
+    """The last stage the run finished: what `ship` ships unless told otherwise."""
+    return "dpo" if layout.metrics("dpo").is_file() else "sft"
+
+
+def ship(
+    layout: RunLayout, target: Path, name: str, report: dict[str, Any] | None, stage: Stage | None = None
+) -> Path:
+    """Copies the adapter of `stage` (default: the final one) and its model card to `target` (the
+    directory shipped in the repo). Shipping SFT after DPO ran is how a DPO stage that did not beat SFT
+    on the report is left out."""
+    stage = stage or final_stage(layout)
+    if not layout.metrics(stage).is_file():
+        raise FileNotFoundError(f"stage: {layout.metrics(stage)} is missing; {stage} has not finished")
+    source = layout.exported(stage)
+    if not (source / "adapter_config.json").is_file():
+        raise ValueError(f"stage: {source} holds no LoRA adapter (a full model is too big to ship)")
     target.mkdir(parents=True, exist_ok=True)
     for file in ADAPTER_FILES:
         shutil.copyfile(source / file, target / file)
-    (target / "README.md").write_text(model_card(layout, name, report))
+    (target / "README.md").write_text(model_card(layout, name, stage, report))
     return target
 
 
-def _evaluation(report: dict[str, Any], trained: str) -> list[str]:
+def _evaluation(report: dict[str, Any], trained: Stage) -> list[str]:
     """The shipped model against the base under each prompt of the report (the same run), then the
-    report's headline: the trained model with its own prompt against the base with each."""
+    report's headline when it is about the shipped model: the trained model with its own prompt against
+    the base with each."""
     rows = {(r["storyteller"], r["mode"]): r for r in report["rows"]}
     lines = []
     for (storyteller, mode), row in rows.items():
@@ -117,8 +133,9 @@ def _evaluation(report: dict[str, Any], trained: str) -> list[str]:
                 f"{base['acceptance']:.0%} for the base; reasoning dimensions covered {row['coverage']:.2f} "
                 f"vs {base['coverage']:.2f} of 7."
             )
-    lines.append("")
-    for h in report["headline"]:
+    headlines = [h for h in report["headline"] if h["storyteller"] == trained]
+    lines += [""] if headlines else []
+    for h in headlines:
         lines.append(
             f"Headline: {h['trained']} over {h['base']}: acceptance x{h['acceptance'][2]:.2f}, "
             f"coverage x{h['coverage'][2]:.2f}."

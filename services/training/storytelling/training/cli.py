@@ -69,13 +69,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         if name in ("dpo", "recipe"):
             _dpo_args(parser)
         parser.set_defaults(func=entry(func))
-    ship = actions.add_parser("ship", help="copy a run's final adapter and its model card into a directory")
+    ship = actions.add_parser(
+        "ship", help="copy a run's adapter (the final one, or --stage) and its model card into a directory"
+    )
     ship.add_argument("--run", type=Path, required=True)
     ship.add_argument(
         "--to", type=Path, required=True, help="target directory (e.g. the repo's shipped adapter)"
     )
     ship.add_argument("--report", type=Path, help="report.json whose headline goes into the model card")
     ship.add_argument("--name", default="Mini-Storyteller")
+    ship.add_argument(
+        "--stage",
+        choices=["sft", "dpo"],
+        help="the stage whose adapter to ship (default: the last one the run finished)",
+    )
     ship.set_defaults(func=entry(ship_command))
     from storytelling.training import k8s, report
 
@@ -304,7 +311,7 @@ def ship_command(args: argparse.Namespace) -> int:
     from storytelling.training import card
 
     report = json.loads(args.report.read_text()) if args.report else None
-    target = card.ship(RunLayout(args.run), args.to, args.name, report)
+    target = card.ship(RunLayout(args.run), args.to, args.name, report, args.stage)
     size = sum(f.stat().st_size for f in target.iterdir())
     print(f"shipped {target} ({size / 1e6:.1f} MB)")
     return 0

@@ -163,5 +163,5 @@ def run_dpo(layout: RunLayout, settings: DPOSettings) -> dict[str, Any]:
         "exported": str(target),
     }
     steps.save_metrics(layout.metrics("dpo"), "dpo", metrics, settings, extra)
-    card.write(layout, target)
+    card.write(layout, "dpo")
     return {**metrics, **extra}

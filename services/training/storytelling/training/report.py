@@ -222,6 +222,7 @@ def headline(rows: Sequence[Row]) -> list[dict[str, Any]]:
             continue
         lines.append(
             {
+                "storyteller": trained.storyteller,
                 "trained": f"{LABELS[trained.storyteller]} ({PROMPTS[Mode.SHORT].version})",
                 "base": f"base ({PROMPTS[mode].version})",
                 "acceptance": [

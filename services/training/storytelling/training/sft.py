@@ -47,7 +47,7 @@ def run_sft(layout: RunLayout, settings: SFTSettings) -> dict[str, Any]:
         "exported": str(target),
     }
     steps.save_metrics(layout.metrics("sft"), "sft", metrics, settings, extra)
-    card.write(layout, target)
+    card.write(layout, "sft")
     log.info(
         "SFT done: %s steps, %.1f tokens/s, exported to %s",
         metrics["global_step"],
