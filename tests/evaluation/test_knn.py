@@ -76,6 +76,58 @@ def test_vendi_bounds() -> None:
     assert vendi_score(np.eye(8)) == pytest.approx(8.0)
 
 
+def test_normalize_scales_every_row_to_unit_length_as_float32() -> None:
+    # A row shorter than 1 is scaled up, a zero row stays zero (no division by zero).
+    got = normalize(np.array([[0.3, 0.4], [0.0, 0.0], [6.0, 8.0]]))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, [[0.6, 0.8], [0.0, 0.0], [0.6, 0.8]], rtol=1e-6)
+
+
+def test_vendi_of_a_set_with_an_all_zero_row_counts_the_others() -> None:
+    # An all-zero embedding has no direction: two orthogonal stories next to it are 2 distinct ones,
+    # with n > d (3 rows, 2 dimensions) as with n <= d.
+    assert vendi_score(np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])) == pytest.approx(2.0)
+    assert vendi_score(np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])) == pytest.approx(1.0)
+    assert vendi_score(np.zeros((3, 4))) == 0.0
+
+
+def test_knn_results_are_float32_similarities_and_int64_indices() -> None:
+    got = knn(np.eye(3, dtype=np.float32), 2)
+    assert got.similarities.dtype == np.float32 and got.indices.dtype == np.int64
+    np.testing.assert_array_equal(got.similarities, np.zeros((3, 2), dtype=np.float32))
+
+
+def test_knn_takes_float64_rows_for_corpus_and_queries() -> None:
+    corpus = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])  # float64, unit rows
+    got = knn(corpus, 1, queries=np.array([[0.8, 0.6], [0.0, 1.0]]))
+    np.testing.assert_array_equal(got.indices, [[2], [1]])
+    np.testing.assert_allclose(got.similarities, [[0.96], [1.0]], rtol=1e-6)
+    itself = knn(corpus, 1)
+    np.testing.assert_array_equal(itself.indices, [[2], [2], [1]])
+    np.testing.assert_allclose(itself.similarities, [[0.6], [0.8], [0.8]], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "rows, queries, k, message",
+    [
+        (4, None, 4, r"k must be in \[1, 3\], got 4"),  # a row is never its own neighbour
+        (4, None, 0, r"k must be in \[1, 3\], got 0"),
+        (4, 2, 5, r"k must be in \[1, 4\], got 5"),  # other queries may find every corpus row
+    ],
+)
+def test_knn_rejects_k_beyond_the_rows_it_may_return(
+    rows: int, queries: int | None, k: int, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        knn(np.eye(rows), k, queries=None if queries is None else np.ones((queries, rows)))
+
+
+def test_knn_returns_every_row_it_may() -> None:
+    assert knn(np.eye(4), 3).indices.shape == (4, 3)
+    np.testing.assert_array_equal(np.sort(knn(np.eye(4), 3).indices[0]), [1, 2, 3])
+    assert knn(np.eye(4), 4, queries=np.ones((2, 4))).indices.shape == (2, 4)
+
+
 def test_k_is_clipped_to_the_other_stories() -> None:
     x = np.eye(4)
     assert clip_k(100, 4) == 3
