@@ -599,7 +599,9 @@ def render_report() -> str:
             if measured and "run_with" in measured
             else ""
         )
-        cells.append(f"{measured['seconds']:.0f} s{shared}" if measured else "-")
+        seconds = f"{measured['seconds']:.0f} s" if measured and measured["seconds"] is not None else "-"
+        rerun = f"; {measured['rerun']}" if measured and "rerun" in measured else ""
+        cells.append(f"{seconds}{shared}{rerun}" if measured else "-")
         lines.append(f"| `{module.name}` | {' | '.join(cells)} |")
     whole = [
         cell
@@ -676,7 +678,8 @@ def total_time(results: dict) -> str:
     runs = {}
     for name, result in results["modules"].items():
         runs[tuple(result.get("run_with", [name])), result.get("rev")] = result
-    wall = sum(r["seconds"] for r in runs.values()) + sum(
+    untimed = [name for (names, _), r in runs.items() if r["seconds"] is None for name in names]
+    wall = sum(r["seconds"] or 0 for r in runs.values()) + sum(
         p.get("seconds", 0) for p in results.get("planted", {}).values()
     )
     cpu = [r.get("cpu_seconds") for r in runs.values()]
@@ -687,7 +690,11 @@ def total_time(results: dict) -> str:
         if known
         else ""
     )
-    return f"Total: {len(runs)} mutmut runs and the planted bugs in {wall:.0f} s ({wall / 60:.0f} min) wall time{cpu_text}."
+    missing = f" ({', '.join(untimed)}: no full run timed)" if untimed else ""
+    return (
+        f"Total: {len(runs)} mutmut runs and the planted bugs in {wall:.0f} s ({wall / 60:.0f} min) wall time"
+        f"{cpu_text}{missing}."
+    )
 
 
 def _natural(name: str) -> tuple:
