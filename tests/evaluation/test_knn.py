@@ -157,7 +157,7 @@ def test_a_set_above_the_threshold_is_searched_approximately_with_its_recall_mea
     exact = diversity(x, 3)
     # 200 rows make 25 cells (n // 8); probing all 25 finds exactly what the exact search finds.
     approx = diversity(x, 3, approximate_above=199, nprobe=25, recall_sample=50, tile_bytes=4 * 16 * 16)
-    assert (approx.search, approx.recall, approx.recall_sample) == ("faiss-ivf(nlist=25,nprobe=25)", 1.0, 50)
+    assert (approx.search, approx.recall, approx.recall_sample) == ("ivf(nlist=25,nprobe=25)", 1.0, 50)
     np.testing.assert_allclose(approx.per_story, exact.per_story, atol=1e-6)
     assert approx.k == 3 and approx.vendi_score == pytest.approx(exact.vendi_score)
     at_threshold = diversity(x, 3, approximate_above=200, device="cpu")
