@@ -19,7 +19,6 @@ from storytelling.llm.openai import OpenAIChatEngine
 from storytelling.runtime.testing import service_process
 from storytelling.v1 import common_pb2, evaluation_pb2, evaluation_pb2_grpc
 
-from tests.engines.vllm import SERVED_MODEL as SMOLLM2
 from tests.evaluation import recorded
 from tests.evaluation.conftest import RecordedChatEngine, encoded
 
@@ -102,40 +101,3 @@ async def test_service_process_reports_failures_of_a_random_judge_honestly(vllm_
         assert alignment.status.state == common_pb2.EvaluatorStatus.STATE_FAILED
         assert "key-point extraction failed after 2 attempts" in alignment.status.reason
         assert not alignment.key_points
-
-
-async def test_structured_extractor_lets_the_service_measure_the_judges_false_yes_rate(
-    vllm_server, vllm_vlm
-) -> None:
-    """SmolLM2-135M on vLLM, its decoding constrained to the key-point schema, writes key points the
-    service accepts, for the item's story and for the control stories drawn from the pool, so the
-    tiny VLM judges both and the false-yes rate is measured, not "not measured"."""
-    # Two extractions (the story's, one control story's) at about 13 tokens/s on two busy cores.
-    extractor = {"kind": "openai", "model": SMOLLM2, "base_url": vllm_server.base_url, "timeout_s": 600}
-    judge = {"kind": "openai", "model": MODEL, "base_url": vllm_vlm.base_url}
-    env = {
-        "STORYTELLING_EVALUATION_EXTRACTORS": json.dumps({"smollm2": extractor}),
-        "STORYTELLING_EVALUATION_JUDGES": json.dumps({"vlm": judge}),
-        "STORYTELLING_EVALUATION_EXTRACTOR_OUTPUT": "json_schema",
-        "STORYTELLING_EVALUATION_TEXT_MEASURES": "false",
-    }
-    item = evaluation_pb2.EvaluationItem(
-        id="tray",
-        story="In a school cafeteria a waiter trips over a backpack and drops his tray, and spaghetti "
-        "lands on a girl's new white shoes while her friends laugh.",
-        image=common_pb2.Image(data=encoded("PNG"), format=common_pb2.IMAGE_FORMAT_PNG),
-    )
-    request = evaluation_pb2.AlignmentRequest(
-        item=item, options=evaluation_pb2.AlignmentOptions(num_controls=1)
-    )
-    with service_process("storytelling.evaluation", env=env, ready_timeout=180) as proc:
-        result = await asyncio.to_thread(_call, proc.address, "Alignment", request)
-    assert result.status.state == common_pb2.EvaluatorStatus.STATE_OK, result.status.reason
-    assert result.provenance.extractor_prompt_version == "keypoints/1+key_points_v1"
-    own = [k for k in result.key_points if not k.is_control]
-    controls = [k for k in result.key_points if k.is_control]
-    assert own and all(k.text[0].isupper() and k.text.endswith((".", "!")) for k in own)
-    assert len(controls) == 1 and all(k.source_story_id and k.answer for k in controls)
-    assert {k.text for k in controls}.isdisjoint(k.text for k in own)
-    assert result.HasField("false_yes_rate") and 0.0 <= result.false_yes_rate <= 1.0
-    assert result.false_yes_rate == pytest.approx(sum(k.score > 0.5 for k in controls) / len(controls))

@@ -1,7 +1,9 @@
 """The `cpu-engines` profile end to end: vLLM CPU serves SmolLM2-135M (storyteller, key-point extractor)
 and the tiny random Idefics3 (judge), Triton CPU serves the tiny random painter, and a two-item job runs
-through the real services with every evaluator live. Judge and painter have RANDOM weights: the test
-checks that every result says so, and never what the numbers are."""
+through the real services with every evaluator live. The extractor's decoding is constrained to the
+key-point schema, so each item's alignment has control key points from the pool and a measured false-yes
+rate (issue 12: controls in a job with a judge on vLLM CPU). Judge and painter have RANDOM weights: the
+test checks that every result says so, and never what the numbers are."""
 
 from __future__ import annotations
 
@@ -10,9 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from storytelling.client import Client, job_spec
 from storytelling.api.gallery import RANDOM_WEIGHTS_BADGE
+from storytelling.client import Client, job_spec
 from storytelling.stack.local import LocalStack, StackOptions
 from storytelling.v1 import common_pb2, pipeline_pb2
 
@@ -55,6 +56,14 @@ def test_a_job_on_cpu_engines_runs_every_evaluator_live(stack: LocalStack) -> No
         # Key points from the extractor (vLLM, schema-constrained), a verdict for each from the judge.
         own = [kp for kp in alignment.key_points if not kp.is_control]
         assert own and all(kp.question and kp.text.endswith(".") for kp in own)
+        # Controls drawn from the pool's stories, extracted the same way: the false-yes rate is measured.
+        controls = [kp for kp in alignment.key_points if kp.is_control]
+        assert controls and all(kp.source_story_id and kp.answer for kp in controls)
+        assert {kp.text for kp in controls}.isdisjoint(kp.text for kp in own)
+        assert alignment.HasField("false_yes_rate")
+        assert alignment.false_yes_rate == pytest.approx(
+            sum(kp.score > 0.5 for kp in controls) / len(controls)
+        )
         assert "extractor=openai:smollm2-135m" in alignment.status.engine
         assert "judge=openai:tiny-idefics3-random" in alignment.status.engine
         assert complexity.scorer == "rules/1" and json.loads(complexity.raw)["clues"] is not None
