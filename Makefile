@@ -102,7 +102,7 @@ test test-fast bench: export TRANSFORMERS_OFFLINE := 1
 
 test: venv vllm-venv
 	bash scripts/install_system_deps.sh
-	$(PY) -m pytest -q --durations=30
+	$(PY) -m pytest -q --durations=30 -n 2 --dist loadgroup
 
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow"

@@ -14,11 +14,22 @@ import grpc
 import pytest
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-from storytelling.runtime.process import lost_port_race, start_service_process
+from storytelling.runtime.process import free_ports, lost_port_race, start_service_process
 from storytelling.runtime.testing import service_process
 from storytelling.v1 import story_pb2, story_pb2_grpc
 
 PROBE = "tests.runtime.probe"
+
+
+def test_free_ports_are_distinct_and_bindable_once_returned():
+    # Triton is given three ports at once: a repeated one made it refuse to start ("cannot listen to
+    # HTTP requests and GRPC requests at the same address and port").
+    for _ in range(50):
+        ports = free_ports(3)
+        assert len(set(ports)) == 3
+        for port in ports:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", port))
 
 
 def test_reflection_lists_services_and_methods():

@@ -37,7 +37,9 @@ def test_a_job_on_cpu_engines_runs_every_evaluator_live(stack: LocalStack) -> No
         stack.endpoints()
     )
     with Client(stack.services["orchestrator"].address, timeout=60) as client:
-        job = client.create_job(job_spec(2, seed=11))
+        spec = job_spec(2, seed=11)
+        spec.alignment.num_controls = 1  # each control story costs a constrained extraction (~15 s)
+        job = client.create_job(spec)
         for _ in client.watch(job.id):
             pass
         job = client.get_job(job.id)

@@ -23,9 +23,19 @@ if TYPE_CHECKING:
 
 def free_port() -> int:
     """A TCP port free on loopback right now (the OS may hand it out again later; bind soon)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct TCP ports free on loopback right now.
+
+    The sockets stay bound until all are picked: one at a time, the OS may hand the same port out twice,
+    and a server given it for two listeners refuses to start."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
 
 
 @dataclass
@@ -110,8 +120,9 @@ def start_service_process(
     credentials: grpc.ChannelCredentials | None = None,
 ) -> ServiceProcess:
     """Starts `python -m module` on loopback; output goes to `log_path` (default: a temporary file)."""
-    port = port or free_port()
-    metrics_port = metrics_port or free_port()
+    spare = iter(free_ports(2))
+    port = port or next(spare)
+    metrics_port = metrics_port or next(spare)
     if log_path is None:
         log_file = tempfile.NamedTemporaryFile("wb", prefix=f"{module}-", suffix=".log", delete=False)
         log_path = Path(log_file.name)

@@ -39,7 +39,7 @@ import grpc
 from storytelling.api.credentials import channel_credentials
 from storytelling.api.stackstatus import ChildStatus, StackStatus, default_status_path, write_status
 from storytelling.api.vocabulary import DEFAULT_PORTS
-from storytelling.runtime.process import ServiceProcess, free_port, lost_port_race, start_service_process
+from storytelling.runtime.process import ServiceProcess, free_ports, lost_port_race, start_service_process
 from storytelling.stack.models import ModelError, ResolvedModel, check_gpu, detect_gpus, resolve_profile
 from storytelling.stack.profiles import DEFAULT_PROFILE, Profile, ProfileError, load_profile, profile_names
 from storytelling.stack.supervisor import DEFAULT_POLICY, Child, RestartPolicy, Supervisor
@@ -141,7 +141,8 @@ class LocalStack:
 
     def _ports(self, name: str) -> tuple[int, int]:
         if self.options.ephemeral_ports:
-            return free_port(), free_port()
+            grpc_port, metrics_port = free_ports(2)
+            return grpc_port, metrics_port
         return DEFAULT_PORTS[name].grpc, DEFAULT_PORTS[name].metrics
 
     def _start(self, name: str, config: ServiceConfig) -> ServiceProcess:

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from storytelling.runtime.process import free_port
+from storytelling.runtime.process import free_ports
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 MODEL_REPOSITORY = REPO_ROOT / "deploy" / "triton" / "model_repository"
@@ -196,10 +196,11 @@ def start(
     server_dir = _pytriton_dir()
     backends = backend_directory(workdir / "backends")
     log_path = workdir / f"tritonserver-{time.time_ns()}.log"
+    spare = iter(free_ports(3))
     ports = {
-        "http": http_port or free_port(),
-        "grpc": grpc_port or free_port(),
-        "metrics": metrics_port or free_port(),
+        "http": http_port or next(spare),
+        "grpc": grpc_port or next(spare),
+        "metrics": metrics_port or next(spare),
     }
     command = [
         str(server_dir / "bin" / "tritonserver"),
