@@ -12,7 +12,11 @@ from tests.engines.vllm import vllm_server  # noqa: F401
 ENGINES, BESIDE = "engines", "beside"
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A test that starts an engine stack of its own goes first, before the session engines are up:
+    # together they would not fit in the memory of a machine like CI's.
+    items.sort(key=lambda item: item.get_closest_marker("own_engines") is None)
     for item in items:
         beside = item.get_closest_marker("slow") is None or item.get_closest_marker("mostly_waits")
         item.add_marker(pytest.mark.xdist_group(BESIDE if beside else ENGINES))

@@ -18,7 +18,7 @@ from storytelling.stack.local import LocalStack, StackOptions
 from storytelling.v1 import common_pb2, pipeline_pb2
 
 # Two vLLM servers, Triton and four services start on two cores: minutes, more on a loaded machine.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.slow, pytest.mark.own_engines, pytest.mark.timeout(1800)]
 OK = common_pb2.EvaluatorStatus.STATE_OK
 
 
