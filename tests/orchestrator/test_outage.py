@@ -27,7 +27,7 @@ from .conftest import spec
 from .stage_servers import LocalStageServices, story_indexes
 from .stages import LocalEvaluate, LocalRender, LocalStory
 
-pytestmark = [pytest.mark.slow, pytest.mark.mostly_waits]
+pytestmark = pytest.mark.slow
 
 OUTAGE_S = float(os.environ.get("STORYTELLING_TEST_OUTAGE_S", "180"))
 ITEMS, SEED = 8, 17

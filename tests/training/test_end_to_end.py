@@ -17,7 +17,7 @@ from storytelling.training import cli
 from storytelling.training.layout import RunLayout
 from storytelling.training.records import file_hash, read_json, read_jsonl
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.own_engines]  # vLLM serving the adapters
 
 PROMPT = [
     ChatMessage("system", "You write descriptions of storytelling images."),
@@ -161,7 +161,7 @@ def test_the_report_compares_the_storytellers_through_the_services(
 ) -> None:
     out = tmp_path / "report"
     code = cli.main(
-        ["report", "--run", str(run.root), "--out", str(out), "--pool", str(small_pool), "--prompts", "1"]
+        ["report", "--run", str(run.root), "--out", str(out), "--pool", str(small_pool), "--prompts", "2"]
         + ["--max-tokens", "128", "--vllm-url", served.base_url, "--evaluation-address", evaluation_service]
         + ["--render-address", render_service]
     )
@@ -169,7 +169,7 @@ def test_the_report_compares_the_storytellers_through_the_services(
     report = json.loads((out / "report.json").read_text())
     conditions = {(r["storyteller"], r["mode"]) for r in report["rows"]}
     assert conditions == {(s, m) for s in ("base", "sft", "dpo") for m in ("naive", "cor-guided", "short")}
-    assert all(r["prompts"] == 1 and 0.0 <= r["acceptance"] <= 1.0 for r in report["rows"])
+    assert all(r["prompts"] == 2 and 0.0 <= r["acceptance"] <= 1.0 for r in report["rows"])
     # Stories were painted; without a judge the image-side evaluators say why they did not run.
     measured = [r for r in report["rows"] if r["coverage"] is not None]
     assert measured and all(
@@ -181,7 +181,7 @@ def test_the_report_compares_the_storytellers_through_the_services(
         "base (short/1)",
     ]
     written = read_jsonl(out / "stories.jsonl")
-    assert len(written) == 9  # 3 storytellers x 3 modes x 1 prompt
+    assert len(written) == 18
     test_ids = {e.id for e in load_pool(small_pool).candidates("test")}
     for story in written:
         assert story["prompt_id"] in test_ids
