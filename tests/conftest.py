@@ -8,7 +8,9 @@ from tests.engines.vllm import vllm_server  # noqa: F401
 
 # Under `pytest -n 2 --dist loadgroup` (make test) each group runs on one worker. The tests on the
 # session engines, or on engines of their own, stay together in order: each session engine starts once,
-# and two engine servers never compete for the cores and the memory. Everything else runs beside them.
+# and two engine servers never compete for the cores and the memory (Triton calls a Python-backend stub
+# that misses its one-second health check "not healthy"). Everything else runs beside them, the Triton
+# outage test included: its engine idles for three minutes and is asked again only after.
 ENGINES, BESIDE = "engines", "beside"
 SESSION_ENGINES = frozenset({"vllm_server", "vllm_vlm", "triton_painter"})
 

@@ -142,6 +142,7 @@ async def health(channel, timeout: float = 10.0) -> int:
     return status
 
 
+@pytest.mark.own_engines
 async def test_service_recovers_when_triton_restarts(tiny_painter, tmp_path):
     repository = prepare_repository(tmp_path / "repo", tiny_parameters(tiny_painter), models=["painter"])
     server = start(repository, ["painter"], tmp_path)

@@ -17,7 +17,7 @@ from storytelling.stack.triton import triton_server
 from tests.engines.triton import tiny_parameters
 from tests.render.stories import SHORT
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.own_engines]
 
 
 def stub_environments(group: int) -> list[dict[str, str]]:
