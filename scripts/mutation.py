@@ -277,8 +277,8 @@ PLANTED = (
     Planted(
         '"so"/"since" counted without the part-of-speech check',
         "evaluation.text_measures",
-        'elif token.lower_ in lexicon.CAUSAL_CONNECTIVES and token.pos_ in ("SCONJ", "CCONJ"):',
-        "elif token.lower_ in lexicon.CAUSAL_CONNECTIVES:",
+        'token.lower_ in lexicon.CAUSAL_CONNECTIVES and token.pos_ in ("SCONJ", "CCONJ")',
+        "token.lower_ in lexicon.CAUSAL_CONNECTIVES",
     ),
 )
 STATUSES = ("killed", "survived", "timeout", "no tests", "other")

@@ -91,7 +91,7 @@ async def test_a_live_watch_sees_items_go_through_every_stage_and_the_latest_pro
         assert changes.count((SUCCEEDED, pipeline_pb2.STAGE_EVALUATE)) == 1
         for stage in (pipeline_pb2.STAGE_STORY, pipeline_pb2.STAGE_RENDER, pipeline_pb2.STAGE_EVALUATE):
             assert (pipeline_pb2.ITEM_STATE_RUNNING, stage) in changes
-    # Every durable event but the snapshot carries the job's counters after it.
+    # Every durable event carries the job's counters after it.
     assert all(e.HasField("counts") for e in durable)
     # Progress is not stored (sequence 0); the latest step of each item's render reached the watcher.
     progress = [e for e in events if e.HasField("progress")]
@@ -114,6 +114,8 @@ async def test_a_watch_that_resumes_gets_what_changed_since_then_the_end(make_ma
     )
     assert len([e for e in replay if e.HasField("item")]) == 3, "one event per item: no replay of every step"
     assert not any(e.HasField("progress") for e in replay)
+    # Caught up from the store, the items carry the job's counters as of the end that follows them.
+    assert all((e.counts.items_succeeded, e.counts.items_failed) == (3, 0) for e in replay)
     resumed = await events_of(manager, job.id, after=middle)
     changed_after = {i for i, item in final.items() if _last_change(live, i) > middle}
     assert {e.item.index for e in resumed if e.HasField("item")} == changed_after

@@ -254,7 +254,8 @@ class JobManager:
             while True:
                 subscription.overflowed = False  # everything after this is buffered or read below
                 job, sequence = await self._job(job_id, caller)
-                async for event in self._catch_up(job_id, delivered, sequence, omit_results):
+                counts = counts_of(job)
+                async for event in self._catch_up(job_id, delivered, sequence, omit_results, counts):
                     yield event
                 delivered = max(delivered, sequence)
                 if job.state in TERMINAL_JOB_STATES:
@@ -263,11 +264,11 @@ class JobManager:
                         job_id=job_id,
                         time=job.updated_at,
                         finished=job,
-                        counts=counts_of(job),
+                        counts=counts,
                     )
                     return
                 yield pipeline_pb2.JobEvent(
-                    sequence=sequence, job_id=job_id, time=now(), snapshot=job, counts=counts_of(job)
+                    sequence=sequence, job_id=job_id, time=now(), snapshot=job, counts=counts
                 )
                 for event in self._feeds.of(job_id).progress_events():
                     yield event
@@ -288,13 +289,18 @@ class JobManager:
             self._feeds.unsubscribe(job_id, subscription)
 
     async def _catch_up(
-        self, job_id: str, after: int, up_to: int, omit_results: bool
+        self, job_id: str, after: int, up_to: int, omit_results: bool, counts: pipeline_pb2.JobCounts
     ) -> AsyncIterator[pipeline_pb2.JobEvent]:
+        """The items changed in (after, up_to], each in its latest state, with the job's counters as of
+        `up_to` (the store keeps no counters per change)."""
         while after < up_to:
             changed = await self._store.items_changed(job_id, after, up_to, CATCH_UP_PAGE)
             for sequence, item in changed:
                 yield pipeline_pb2.JobEvent(
-                    sequence=sequence, job_id=job_id, item=_without_results(item) if omit_results else item
+                    sequence=sequence,
+                    job_id=job_id,
+                    item=_without_results(item) if omit_results else item,
+                    counts=counts,
                 )
             if len(changed) < CATCH_UP_PAGE:
                 return
