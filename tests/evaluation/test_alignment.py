@@ -1,12 +1,15 @@
 """Alignment scoring, control key points and the judge's false-yes rate."""
 
+import math
+
 import pytest
 
 from storytelling.evaluation.alignment import AlignmentEvaluator, JudgedKeyPoint, summarize
 from storytelling.evaluation.controls import ControlPoint
 from storytelling.evaluation.dimensions import Dimension
-from storytelling.evaluation.judge import Judge, Verdict
+from storytelling.evaluation.judge import Judge, Verdict, word
 from storytelling.evaluation.keypoints import Extraction, KeyPointExtractor, KeyPointText
+from storytelling.llm import ChatMessage, Completion, ImagePart, SamplingParams, TextPart, TokenLogprob
 from storytelling.llm.embedded import EmbeddedChatEngine
 from tests.evaluation import recorded
 from tests.evaluation.conftest import RecordedChatEngine
@@ -54,3 +57,77 @@ async def test_alignment_end_to_end_on_a_tiny_random_vlm(tiny_vlm, image) -> Non
         assert item.verdict.question.startswith('Does this image show the following? "')
         assert item.key_point.text in item.verdict.question
         assert 0.0 <= item.verdict.score <= 1.0
+
+
+class AnsweringJudgeEngine:
+    """A judge engine with a given answer per statement: its text, and the first word's top
+    log-probabilities (None: the engine gives none). It keeps every request it was sent."""
+
+    kind, endpoint, random_weights, model = "answering", "", False, "answers"
+
+    def __init__(self, answers: dict[str, tuple[str, dict[str, float] | None]]) -> None:
+        self.answers = answers
+        self.sent: list[tuple[list[ChatMessage], SamplingParams]] = []
+
+    async def chat(self, messages: list[ChatMessage], params: SamplingParams) -> Completion:
+        self.sent.append((list(messages), params))
+        statement = messages[0].text.split('"')[1]
+        text, top = self.answers[statement]
+        logprobs = None if top is None else [TokenLogprob("\n", 0.0, {}), TokenLogprob(text, 0.0, top)]
+        return Completion(text, "stop", 0, 0, self.model, logprobs)
+
+
+def test_the_judge_asks_greedily_for_the_first_word_and_twenty_alternatives() -> None:
+    params = Judge(AnsweringJudgeEngine({})).params
+    assert params == SamplingParams(temperature=0.0, max_tokens=4, top_logprobs=20)
+
+
+async def test_each_key_point_and_control_is_asked_once_with_the_image_and_scored_by_its_own_answer(
+    image,
+) -> None:
+    tray, upset, whistle = "A boy drops a tray.", "The boy looks upset.", "A referee blows a whistle."
+    engine = AnsweringJudgeEngine(
+        {
+            tray: (" Yes ", {" Yes": math.log(0.6), "no": math.log(0.2)}),  # P(yes) = 0.6 / 0.8
+            upset: ("No, he smiles.", None),  # no log-probabilities: the answer's first word decides
+            whistle: ("yes.", None),
+        }
+    )
+    evaluator = AlignmentEvaluator(
+        KeyPointExtractor(RecordedChatEngine([recorded.KEY_POINTS_GOOD])),
+        Judge(engine, top_logprobs=7, max_tokens=3),
+    )
+    extraction = Extraction([KeyPointText(EVENT, tray), KeyPointText(MENTAL, upset)], "raw")
+    report = await evaluator.evaluate(
+        image, extraction, [ControlPoint(KeyPointText(EVENT, whistle), "story-7")]
+    )
+
+    verdicts = [
+        (j.key_point.text, j.verdict.answer, j.verdict.score, j.verdict.from_logprobs, j.control_of)
+        for j in report.key_points
+    ]
+    assert verdicts == [
+        (tray, "Yes", pytest.approx(0.75), True, None),
+        (upset, "No, he smiles.", 0.0, False, None),
+        (whistle, "yes.", 1.0, False, "story-7"),
+    ]
+    assert report.score == pytest.approx(0.375) and report.false_yes_rate == 1.0
+    assert report.extraction is extraction
+    assert report.key_points[0].verdict.question == (
+        'Does this image show the following? "A boy drops a tray." Answer with yes or no.'
+    )
+    # One request per statement: the image, then the question, in one user message.
+    assert len(engine.sent) == 3
+    for (message,), params in engine.sent:
+        assert message.role == "user" and message.parts[0] == ImagePart(image.data, image.mime)
+        assert isinstance(message.parts[1], TextPart) and len(message.parts) == 2
+        assert params == SamplingParams(temperature=0.0, max_tokens=3, top_logprobs=7)
+    assert len((await evaluator.extract("A story.")).key_points) == 7  # the extractor's, unchanged
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [("▁Yes", "yes"), ("Yes▁there", "yes"), ("ĠNo", "no"), ("NoĠway", "no"), (" YES!", "yes"), ("", "")],
+)
+def test_a_tokens_first_word_drops_tokenizer_space_markers(token: str, expected: str) -> None:
+    assert word(token) == expected

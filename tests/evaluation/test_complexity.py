@@ -4,6 +4,7 @@ import pytest
 
 from storytelling.evaluation.complexity import (
     PROMPT,
+    SCHEMA,
     Clue,
     ComplexityEvaluator,
     ComplexityScore,
@@ -11,7 +12,7 @@ from storytelling.evaluation.complexity import (
     parse_clues,
 )
 from storytelling.evaluation.dimensions import DIMENSIONS, Dimension
-from storytelling.evaluation.jsonout import OutputError
+from storytelling.evaluation.jsonout import OutputError, OutputMode
 from storytelling.evaluation.provenance import Rejected
 from storytelling.evaluation.scores import DimensionScore
 from storytelling.llm import ChatMessage, SamplingParams, TextPart
@@ -169,6 +170,13 @@ async def test_evaluate_scores_the_clues_greedily_with_the_rule_scorer(image) ->
     assert (report.clues, report.raw, rejected) == (GOOD_CLUES, recorded.CLUES_GOOD, [])
     assert report.score.scorer == "rules/1"
     assert report.score.score == pytest.approx(GOOD_SCORE, abs=1e-7)
+
+
+async def test_the_schema_mode_constrains_the_decoding_to_the_clues_schema(image) -> None:
+    engine = RecordedChatEngine([recorded.CLUES_GOOD])
+    report = await ComplexityEvaluator(engine, mode=OutputMode.JSON_SCHEMA).evaluate(image)
+    assert engine.params == [SamplingParams(temperature=0.0, max_tokens=768, json_schema=SCHEMA)]
+    assert report.clues == GOOD_CLUES
 
 
 async def test_evaluate_asks_again_with_the_errors_and_keeps_the_rejected_output(image) -> None:

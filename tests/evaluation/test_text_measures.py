@@ -2,6 +2,7 @@
 
 import pytest
 
+from storytelling.evaluation import lexicon
 from storytelling.evaluation.dimensions import Dimension
 from storytelling.evaluation.text_measures import TextMeasurer
 
@@ -85,3 +86,44 @@ def test_hard_cases_shown_rather_than_said(measurer) -> None:
         "A woman sits alone. She feels ashamed about yesterday, though her face shows nothing."
     )
     assert stated.mental_states == 0
+
+
+def test_each_connective_joining_clauses_is_one_link(rules) -> None:
+    result = rules.measure("Because it rained, the game stopped, so the fans left.")
+    assert (result.causal_links, result.events) == (2, 3)  # because, so; rained, stopped, left
+
+
+@pytest.mark.parametrize(
+    ("story", "links"),
+    [("The vase has shattered.", 1), ("The cover has ripped.", 1), ("A glass lies broken.", 0)],
+    ids=["perfect-shattered", "perfect-ripped", "one-trace-alone"],
+)
+def test_a_change_in_the_perfect_is_a_result_shown_and_one_trace_alone_is_not(rules, story, links) -> None:
+    assert rules.measure(story).causal_links == links
+
+
+def test_named_people_times_and_places_count_as_cues(rules) -> None:
+    result = rules.measure("Mary and John smile at midnight in London.")
+    counts = {d.dimension: d.count for d in result.dimensions}
+    assert result.characters == 2  # two PERSON entities
+    assert counts[Dimension.TIME] == 2  # "midnight", a time noun and a TIME entity
+    assert counts[Dimension.LOCATION] == 1  # London, a GPE entity
+    assert counts[Dimension.EVENT_CAUSAL_RELATIONSHIP] == 0
+
+
+def test_repetition_is_measured_on_the_story(rules) -> None:
+    assert rules.measure("The dog barks. The dog barks. The dog barks.").repetition == pytest.approx(4 / 7)
+
+
+def test_a_sentence_that_is_a_prototype_is_certain_and_similarity_never_lowers_the_rules(
+    measurer, rules
+) -> None:
+    prototype = lexicon.PROTOTYPES[Dimension.TIME][0]
+    with_embedder = {d.dimension: d.score for d in measurer.measure(prototype).dimensions}
+    alone = {d.dimension: d.score for d in rules.measure(prototype).dimensions}
+    assert with_embedder[Dimension.TIME] == pytest.approx(1.0) and alone[Dimension.TIME] < 0.99
+    for story in (PLAIN, RICH):
+        with_embedder = measurer.measure(story).dimensions
+        alone = rules.measure(story).dimensions
+        for combined, rule in zip(with_embedder, alone, strict=True):
+            assert rule.score - 1e-9 <= combined.score <= 1.0
