@@ -73,9 +73,14 @@ def latest_items(events: list[pipeline_pb2.JobEvent]) -> dict[int, pipeline_pb2.
 
 
 async def test_a_live_watch_sees_items_go_through_every_stage_and_the_latest_progress(make_manager):
-    manager = await make_manager()
+    # Stories are held until the watch is live: on a loaded machine the job could end before it starts.
+    stages = Stages(LocalStory(hold_after=0), LocalRender(), LocalEvaluate())
+    manager = await make_manager(stages)
     job = await manager.create(spec(3))
-    events = await events_of(manager, job.id)
+    watch = manager.watch(job.id, 0)
+    events = [await anext(watch)]  # the watch is subscribed once its first event is out
+    stages.story.sim.release()
+    events += [event async for event in watch]
 
     durable = [e for e in events if not e.HasField("progress")]
     assert events[0].snapshot.id == job.id or events[0].HasField("item")
