@@ -92,6 +92,8 @@ def parse_pool(name: str, content: bytes | str, fmt: str = "", **info: str) -> P
             content = content.decode("utf-8-sig")
         except UnicodeDecodeError as error:
             raise PoolFormatError(f"not UTF-8 text (byte {error.start})") from None
+    else:
+        content = content.removeprefix("\ufeff")  # text read with plain "utf-8" keeps the BOM
     if not content.strip():
         raise PoolFormatError("the pool is empty")
     fmt = fmt or detect_format(content)
@@ -127,17 +129,21 @@ def _parse_jsonl(content: str) -> Iterable[tuple[int, PoolEntry]]:
 
 def _parse_csv(content: str) -> Iterable[tuple[int, PoolEntry]]:
     reader = csv.DictReader(io.StringIO(content, newline=""))
-    missing = {"img_id", "story"} - set(reader.fieldnames or ())
-    if missing:
-        raise PoolFormatError(
-            f"line 1: the CSV header must have columns img_id,story; missing {', '.join(sorted(missing))} "
-            f"(got {','.join(reader.fieldnames or [])})"
-        )
-    for row in reader:
-        number = reader.line_num
-        if None in row:
-            raise PoolFormatError(f"line {number}: more values than header columns (unquoted comma?)")
-        yield number, _entry(number, {"id": row["img_id"], "story": row["story"]}, id_field="img_id")
+    try:
+        missing = {"img_id", "story"} - set(reader.fieldnames or ())
+        if missing:
+            raise PoolFormatError(
+                f"line 1: the CSV header must have columns img_id,story; missing {', '.join(sorted(missing))} "
+                f"(got {','.join(reader.fieldnames or [])})"
+            )
+        for row in reader:
+            number = reader.line_num
+            if None in row:
+                raise PoolFormatError(f"line {number}: more values than header columns (unquoted comma?)")
+            yield number, _entry(number, {"id": row["img_id"], "story": row["story"]}, id_field="img_id")
+    except csv.Error as error:  # e.g. a field over csv.field_size_limit(); else an internal error
+        # DictReader.line_num updates only after a good row; its inner reader counts the line that failed.
+        raise PoolFormatError(f"line {reader.reader.line_num}: unreadable CSV ({error})") from None
 
 
 def _entry(number: int, row: dict, id_field: str = "id") -> PoolEntry:
