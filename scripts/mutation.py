@@ -97,6 +97,7 @@ MODULES = (
             "tests/orchestrator/test_building_blocks.py",
             "tests/orchestrator/test_clients.py",
         ),
+        group="runtime",
     ),
     Module(
         "runtime.deadlines",
@@ -107,32 +108,38 @@ MODULES = (
             "tests/runtime/test_runtime.py",
             "tests/orchestrator/test_building_blocks.py",
         ),
+        group="runtime",
     ),
     Module(
         "runtime.handlers",
         "storytelling/runtime/handlers.py",
         ("tests/runtime/test_handlers.py", "tests/runtime/test_runtime.py"),
+        group="runtime",
     ),
     Module(
         "story.postprocess",
         "storytelling/story/postprocess.py",
         ("tests/story/test_postprocess.py", "tests/story/test_core.py"),
+        group="story",
     ),
     Module(  # the name it had before it moved into the API package, the key of the recorded results
         "story.pools",
         "storytelling/api/pools/__init__.py",
         ("tests/story/test_pools.py", "tests/story/test_core.py", "tests/story/test_servicer.py"),
+        group="story",
     ),
     Module(
         "story.prompts",
         "storytelling/story/prompts.py",
         ("tests/story/test_prompts.py", "tests/story/test_core.py"),
+        group="story",
     ),
     Module(
         "render.prompts",
         "storytelling/render/prompts.py",
         ("tests/render/test_prompts.py", "tests/render/test_sdxl.py"),
         preload=RENDER_PRELOAD,
+        group="render",
     ),
     Module(
         "render.diffusion",
@@ -145,6 +152,7 @@ MODULES = (
         "its tests (tests/render/test_triton.py) need the Triton server: its output mapping is checked by a "
         "planted bug there instead.",
         preload=RENDER_PRELOAD,
+        group="render",
         functions=(
             "*ǁDiffusionEngineǁ_batch_key__mutmut_*",
             "*ǁDiffusionEngineǁgenerate__mutmut_*",
@@ -212,8 +220,9 @@ MODULES = (
         "client.progress",
         "storytelling/client/progress.py",
         ("tests/client/test_progress.py", "tests/client/test_display.py"),
+        group="client",
     ),
-    Module("client.errors", "storytelling/client/errors.py", ("tests/client/test_errors.py",)),
+    Module("client.errors", "storytelling/client/errors.py", ("tests/client/test_errors.py",), group="client"),
 )
 BY_NAME = {module.name: module for module in MODULES}
 
