@@ -87,6 +87,8 @@ ORCHESTRATOR_TESTS = (
     "tests/orchestrator/test_building_blocks.py",
     "tests/orchestrator/test_jobs.py",
     "tests/orchestrator/test_resume.py",
+    "tests/orchestrator/test_service.py",  # bad page tokens and requests, over the servicer
+    "tests/security/test_ownership.py",  # who may see, cancel and list a job
 )
 MODULES = (
     Module(
