@@ -1,5 +1,6 @@
 """A JobManager over SQLite in a temporary directory and in-process stages (see stages.py)."""
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -15,6 +16,9 @@ from storytelling.v1 import pipeline_pb2
 from .stages import LocalEvaluate, LocalRender, LocalStory
 
 FAST_RETRY = RetryPolicy(max_attempts=3, initial_backoff_s=0.01, max_backoff_s=0.05)
+# The jobs here end in well under a second. A job that never ends (a bug that loses an item) fails its
+# test after this long, naming the job, instead of hanging until pytest-timeout or mutmut give up.
+JOB_END_S = 30.0
 
 
 def policy(concurrency: int = 2, deadline_s: float = 10.0, retry: RetryPolicy = FAST_RETRY) -> PipelinePolicy:
@@ -67,6 +71,14 @@ async def make_manager(tmp_path: Path) -> AsyncIterator[ManagerFactory]:
 
 async def finished(manager: JobManager, job_id: str, *, items: bool = True) -> pipeline_pb2.Job:
     """Watches the job to its end and returns it, with its items unless `items` is False."""
-    async for _ in manager.watch(job_id):
-        pass
+    await ended_events(manager, job_id)
     return await manager.get(job_id, omit_items=not items)
+
+
+async def ended_events(manager: JobManager, job_id: str, after: int = 0) -> list[pipeline_pb2.JobEvent]:
+    """Every event of a watch from `after` to the job's end; fails if the job does not end in JOB_END_S."""
+    try:
+        async with asyncio.timeout(JOB_END_S):
+            return [event async for event in manager.watch(job_id, after)]
+    except TimeoutError:
+        raise AssertionError(f"job {job_id} did not end within {JOB_END_S:.0f} s") from None

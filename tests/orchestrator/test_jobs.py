@@ -19,14 +19,14 @@ from storytelling.runtime.errors import (
 )
 from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2
 
-from .conftest import finished, local_stages, policy, spec
+from .conftest import ended_events, finished, local_stages, policy, spec
 from .stages import LocalEvaluate, LocalRender, LocalStory
 
 SUCCEEDED, FAILED = pipeline_pb2.ITEM_STATE_SUCCEEDED, pipeline_pb2.ITEM_STATE_FAILED
 
 
 async def events_of(manager, job_id: str, after: int = 0) -> list[pipeline_pb2.JobEvent]:
-    return [event async for event in manager.watch(job_id, after)]
+    return await ended_events(manager, job_id, after)
 
 
 async def test_job_runs_every_item_through_every_stage_into_the_layout(make_manager, tmp_path: Path):
