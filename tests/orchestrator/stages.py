@@ -60,8 +60,10 @@ class Simulated:
         self.deadlines.append(deadlines.remaining())
         if self._hold_after is not None and self.calls.total() > self._hold_after:
             self.holding += 1
-            await self._released.wait()
-            self.holding -= 1
+            try:
+                await self._released.wait()
+            finally:  # also when the call is cancelled: its service died
+                self.holding -= 1
         async with self._capacity:
             start = asyncio.get_running_loop().time()
             await asyncio.sleep(self.latency_s)

@@ -189,8 +189,9 @@ async def test_a_stopped_manager_resumes_its_jobs_in_a_new_one(make_manager):
 
 
 async def test_a_stage_service_that_crashes_and_comes_back_costs_retries_not_items(make_manager):
-    """The render service dies mid-job (connections dropped, no grace) and restarts on its port."""
-    stages = Stages(LocalStory(), LocalRender(latency_s=0.05), LocalEvaluate())
+    """The render service dies mid-job (connections dropped, no grace) and restarts on its port. Renders
+    after the first are held, so the service dies with a render in flight, however loaded the machine."""
+    stages = Stages(LocalStory(), LocalRender(hold_after=1), LocalEvaluate())
     services = LocalStageServices(stages, story_indexes(SEED, ITEMS).__getitem__)
     settings = ServiceSettings(port=free_port(), metrics_port=0, ready_poll_s=0.05)
     retry = RetryPolicy(max_attempts=20, initial_backoff_s=0.05, max_backoff_s=0.2)
@@ -206,10 +207,13 @@ async def test_a_stage_service_that_crashes_and_comes_back_costs_retries_not_ite
     async for event in manager.watch(job.id):
         if event.item.state == pipeline_pb2.ITEM_STATE_SUCCEEDED:
             break
+    async with asyncio.timeout(30):
+        while not stages.render.sim.holding:
+            await asyncio.sleep(0.01)
     await server.stop(grace=0)
-    await asyncio.sleep(0.5)
     server = ServiceServer(services, settings)
     await server.start()
+    stages.render.sim.release()
     try:
         done = await finished(manager, job.id)
     finally:
