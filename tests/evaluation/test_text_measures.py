@@ -65,11 +65,20 @@ def test_rules_alone_without_embedder(rules) -> None:
         ("The boy is so happy.", 0),
         ("The girl is so tired that she sleeps at her desk.", 0),
         ("She has lived here ever since.", 0),
+        ("It rained; so we stayed in.", 1),
     ],
-    ids=["so-joins-clauses", "since-joins-clauses", "so-adverb", "so-that", "ever-since"],
+    ids=[
+        "so-joins-clauses",
+        "since-joins-clauses",
+        "so-adverb",
+        "so-that",
+        "ever-since",
+        "so-after-semicolon",
+    ],
 )
 def test_so_and_since_are_causal_only_when_they_join_clauses(rules, story, links) -> None:
-    """spaCy tags "so"/"since" as a conjunction in the first two and as an adverb in the others."""
+    """spaCy tags "so"/"since" as a subordinating conjunction in the first two, as a coordinating one
+    after a semicolon, and as an adverb in the others."""
     assert rules.measure(story).causal_links == links
 
 
@@ -95,10 +104,27 @@ def test_each_connective_joining_clauses_is_one_link(rules) -> None:
 
 @pytest.mark.parametrize(
     ("story", "links"),
-    [("The vase has shattered.", 1), ("The cover has ripped.", 1), ("A glass lies broken.", 0)],
-    ids=["perfect-shattered", "perfect-ripped", "one-trace-alone"],
+    [
+        ("The vase has shattered.", 1),
+        ("The cover has ripped.", 1),
+        ("The milk spills and the floor is wet.", 1),
+        ("Her hat is knocked off by a ball.", 1),
+        ("A glass lies broken.", 0),
+        ("The vase shattered.", 0),
+    ],
+    ids=[
+        "perfect-shattered",
+        "perfect-ripped",
+        "two-traces",
+        "one-trace-tied-by-by",
+        "one-trace-alone",
+        "simple-past",
+    ],
 )
-def test_a_change_in_the_perfect_is_a_result_shown_and_one_trace_alone_is_not(rules, story, links) -> None:
+def test_a_cause_is_shown_by_two_traces_a_linking_word_or_the_perfect_not_by_one_trace_alone(
+    rules, story, links
+) -> None:
+    """A change in the simple past is an event, not yet a result in the frame: only "has shattered" is."""
     assert rules.measure(story).causal_links == links
 
 
@@ -109,6 +135,54 @@ def test_named_people_times_and_places_count_as_cues(rules) -> None:
     assert counts[Dimension.TIME] == 2  # "midnight", a time noun and a TIME entity
     assert counts[Dimension.LOCATION] == 1  # London, a GPE entity
     assert counts[Dimension.EVENT_CAUSAL_RELATIONSHIP] == 0
+
+
+def test_a_name_that_is_a_relation_word_is_one_character_and_a_relationship_cue(rules) -> None:
+    """spaCy reads "Grandma" as a PERSON entity and a proper noun: one person, named by her relation."""
+    result = rules.measure("Grandma hugs the boy.")
+    assert result.characters == 2  # Grandma, the boy
+    assert {d.dimension: d.count for d in result.dimensions}[Dimension.CHARACTER_RELATIONSHIP] == 1
+
+
+def test_having_and_seeming_are_not_events(rules) -> None:
+    assert rules.measure("The boy has a dog and seems happy.").events == 0
+
+
+@pytest.mark.parametrize(
+    ("story", "states"),
+    [("The boy fears the dog.", 1), ("He smiles.", 1), ("She smiles and frowns, and the boy is angry.", 3)],
+    ids=["inflected-emotion-word", "smile-once", "three-words"],
+)
+def test_each_emotion_word_or_sign_is_one_mental_state(rules, story, states) -> None:
+    """The lemma finds "fears"; "smiles" is both an emotion word and a sign, and one smile is one cue."""
+    assert rules.measure(story).mental_states == states
+
+
+def test_a_role_shown_by_attire_named_in_two_words(rules) -> None:
+    result = rules.measure("A man in a white coat checks the chart.")
+    assert {d.dimension: d.count for d in result.dimensions}[Dimension.CHARACTER_ROLE] == 1
+
+
+@pytest.mark.parametrize(
+    ("story", "cues"),
+    [
+        ("The identical twins wear matching coats.", 3),  # twin, identical, matching
+        ("The two girls have the same freckles.", 1),
+        ("The two sisters walk holding hands.", 2),  # sister, holding hands
+        ("The couple walk holding hands, a wedding ring on her finger.", 3),
+    ],
+    ids=["resemblance-and-matching-clothes", "same-freckles", "holding-hands", "wedding-ring"],
+)
+def test_relationships_shown_by_resemblance_clothes_rings_and_gestures_add_up(rules, story, cues) -> None:
+    """The phrases match lemmas: "the same freckles" and "holding hands" once never matched."""
+    counts = {d.dimension: d.count for d in rules.measure(story).dimensions}
+    assert counts[Dimension.CHARACTER_RELATIONSHIP] == cues
+
+
+def test_method_names_the_embedder_only_when_there_is_one(embedder) -> None:
+    """The method is the provenance stored with every result, so it must say whether prototypes were used."""
+    assert TextMeasurer(embedder).method == "rules+prototypes/2 (spacy:en_core_web_sm, all-MiniLM-L6-v2)"
+    assert TextMeasurer().method == "rules+prototypes/2 (spacy:en_core_web_sm)"
 
 
 def test_repetition_is_measured_on_the_story(rules) -> None:

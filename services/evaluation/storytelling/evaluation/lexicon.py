@@ -63,7 +63,7 @@ ROLE_PHRASES = (("lab", "coat"), ("white", "coat"), ("chef", "hat"), ("peaked", 
 
 # Signs of a relationship a picture can show: resemblance, matching clothes, rings, generations.
 RELATION_SIGNS = frozenset("twins identical matching roommate generation".split())
-RELATION_PHRASES = (("same", "freckles"), ("same", "eyes"), ("wedding", "ring"), ("holding", "hands"))
+RELATION_PHRASES = (("same", "freckle"), ("same", "eye"), ("wedding", "ring"), ("hold", "hand"))
 
 # Visible signs of how someone feels: faces, tears, postures, gestures.
 FEELING_SIGNS = frozenset(

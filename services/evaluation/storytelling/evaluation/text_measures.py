@@ -134,15 +134,17 @@ def _phrases(lemmas: list[str], phrases: tuple[tuple[str, ...], ...]) -> int:
 
 
 def _feelings(doc, lemmas: list[str]) -> list:
-    """Emotion words a picture can show (not those after feel, think...) and visible signs of feelings."""
+    """Emotion words a picture can show (not those after feel, think...) and visible signs of feelings,
+    each word once: "smiles" is both an emotion word and a sign, and one smile is one cue."""
     found = [
         t
         for t in doc
-        if (t.lemma_.lower() in lexicon.EMOTIONS or t.lower_ in lexicon.EMOTIONS)
-        and t.head.lemma_.lower() not in lexicon.INNER_VERBS
-    ]
-    found += [
-        t for t in doc if t.lemma_.lower() in lexicon.FEELING_SIGNS or t.lower_ in lexicon.FEELING_SIGNS
+        if (
+            (t.lemma_.lower() in lexicon.EMOTIONS or t.lower_ in lexicon.EMOTIONS)
+            and t.head.lemma_.lower() not in lexicon.INNER_VERBS
+        )
+        or t.lemma_.lower() in lexicon.FEELING_SIGNS
+        or t.lower_ in lexicon.FEELING_SIGNS
     ]
     return found + [None] * _phrases(lemmas, lexicon.FEELING_PHRASES)
 
