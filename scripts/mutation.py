@@ -18,6 +18,7 @@ A run with --module updates only those modules in the label's JSON.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import importlib.metadata
 import json
 import os
@@ -272,7 +273,9 @@ MODULES = (
         ("tests/client/test_progress.py", "tests/client/test_display.py"),
         group="client",
     ),
-    Module("client.errors", "storytelling/client/errors.py", ("tests/client/test_errors.py",), group="client"),
+    Module(
+        "client.errors", "storytelling/client/errors.py", ("tests/client/test_errors.py",), group="client"
+    ),
 )
 BY_NAME = {module.name: module for module in MODULES}
 
@@ -464,16 +467,24 @@ def run_group(modules: list[Module], tree: Path, workspace: Path, jobs: int) -> 
     (workspace / "mutmut-run.log").write_text(run.stdout + run.stderr)
     listed = mutmut(workspace, "results", "--all", "true")
     mutants: dict[str, dict[str, dict]] = {module.name: {} for module in modules}
+    unchecked = []
     for line in listed.stdout.splitlines():
         match = re.fullmatch(r"\s*(\S+__mutmut_\d+): (.+)", line)
         if match:
             status = match.group(2).strip()
-            if status == "not checked":  # outside `functions`
+            if status == "not checked":  # outside `functions`, or a run that stopped early
+                if not functions or any(fnmatch.fnmatchcase(match.group(1), p) for p in functions):
+                    unchecked.append(match.group(1))
                 continue
             module = _owner(modules, match.group(1))
             mutants[module.name][_short(match.group(1))] = {
                 "status": status if status in STATUSES else "other"
             }
+    if unchecked:  # a partial run would report a score over the mutants it happened to reach
+        tail = (run.stdout + run.stderr)[-2000:]
+        raise RuntimeError(
+            f"mutmut stopped with {len(unchecked)} mutants not checked (exit {run.returncode}):\n{tail}"
+        )
     if not all(mutants.values()):
         tail = (run.stdout + run.stderr)[-2000:]
         empty = ", ".join(name for name, found in mutants.items() if not found)
