@@ -397,9 +397,10 @@ def make_workspace(modules: list[Module], tree: Path, workspace: Path) -> None:
             + skip_option
             + (["-p", PRELOAD_PLUGIN] if preload else []),
             "use_git_change_detection": False,
-            # A mutant that loops (a page token that never advances) is stopped at 6x its tests' time
-            # (wall; 12x in CPU) rather than mutmut's 15x: loops cost minutes each at 15x.
-            "timeout_multiplier": 6.0,
+            # A mutant that loops (a page token that never advances) is stopped at 10x its tests' time
+            # (wall; 20x in CPU) rather than mutmut's 15x. At 6x, tests slowed by a loaded machine (load
+            # 10 on 2 cores) were stopped too: runtime.handlers had 4 such timeouts.
+            "timeout_multiplier": 10.0,
             # Workers fork from a server that has imported the tests but started no gRPC or torch threads.
             "process_isolation": "forkserver",
         },
