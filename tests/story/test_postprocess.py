@@ -211,3 +211,26 @@ def test_salvage_applies_every_repair_a_weak_output_needs():
         "Invent a new scene with different people, place and event than the examples.", "stop", PROMPT
     )
     assert nothing_left.reason == "too_short" and nothing_left.salvage is None
+
+
+# A prompt with no words about the task: only the six-word shingles can find an echo of it.
+HARBOUR_PROMPT = "Paint a harbour at dawn. The old lighthouse keeper waves hello to the boats."
+HARBOUR_ECHO = "The old lighthouse keeper waves hello."  # exactly six words of the prompt, in order
+
+
+def test_a_sentence_sharing_six_consecutive_words_with_the_prompt_is_an_echo():
+    echo = f"{SCENE} {HARBOUR_ECHO}"
+    rejection = check(echo, "stop", HARBOUR_PROMPT)
+    assert rejection == Rejection(
+        "prompt_echo", "1 of 2 sentence(s) repeat the prompt or talk about the task", echo, SCENE
+    )
+    assert check(f"{SCENE} The OLD Lighthouse keeper WAVES hello.", "stop", HARBOUR_PROMPT).salvage == SCENE
+    five_words = f"{SCENE} The old lighthouse keeper waves."
+    assert check(five_words, "stop", HARBOUR_PROMPT) is None
+    assert check(echo, "stop") is None  # without the prompt, nothing to echo
+
+
+def test_a_truncated_output_is_salvaged_without_its_prompt_echoes():
+    truncated = f"{SCENE} {HARBOUR_ECHO} And then the"
+    rejection = check(truncated, "length", HARBOUR_PROMPT)
+    assert rejection.reason == "truncated" and rejection.salvage == SCENE
