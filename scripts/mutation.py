@@ -209,7 +209,11 @@ MODULES = (
     Module(
         "orchestrator.runner",
         "storytelling/orchestrator/runner.py",
-        ORCHESTRATOR_TESTS,
+        (
+            *ORCHESTRATOR_TESTS,
+            "tests/orchestrator/test_evaluation_requests.py",  # what each evaluation request carries
+            "tests/orchestrator/test_metrics.py",  # queue depths as items move, run or read back
+        ),
         group="orchestrator",
         note="what a job promises, only: resume (`_work`, `_story`, `_render`, `_evaluate`, `_completed`), "
         "retries (`_attempt`), the item marks and counters (`tally`, `totals_of`, `_count`) and the end of "

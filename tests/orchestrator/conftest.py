@@ -13,7 +13,7 @@ from storytelling.orchestrator.stages import Stages
 from storytelling.orchestrator.store import Store
 from storytelling.v1 import pipeline_pb2
 
-from .stages import LocalEvaluate, LocalRender, LocalStory
+from .stages import LocalEvaluate, LocalRender, LocalStory, Simulated
 
 FAST_RETRY = RetryPolicy(max_attempts=3, initial_backoff_s=0.01, max_backoff_s=0.05)
 # The jobs here end in well under a second. A job that never ends (a bug that loses an item) fails its
@@ -39,6 +39,12 @@ def spec(items: int = 3, seed: int | None = 7, **fields) -> pipeline_pb2.JobSpec
 
 
 ManagerFactory = Callable[..., JobManager]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The building blocks run first: a broken deadline or retry fails them in milliseconds, where a job
+    test could hang on a job that never stops (mutation testing stops at the first failure)."""
+    items.sort(key=lambda item: "test_building_blocks.py" not in item.nodeid)
 
 
 @pytest.fixture
@@ -82,3 +88,17 @@ async def ended_events(manager: JobManager, job_id: str, after: int = 0) -> list
             return [event async for event in manager.watch(job_id, after)]
     except TimeoutError:
         raise AssertionError(f"job {job_id} did not end within {JOB_END_S:.0f} s") from None
+
+
+async def until_held(stage: Simulated, count: int, manager: JobManager, job_id: str) -> None:
+    """Returns once `count` calls of `stage` are held; fails at once if the job ends first."""
+    holding = asyncio.ensure_future(stage.until_holding(count, timeout_s=JOB_END_S))
+    ending = asyncio.ensure_future(ended_events(manager, job_id))
+    try:
+        first, _ = await asyncio.wait({holding, ending}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        holding.cancel()
+        ending.cancel()
+    if holding not in first:
+        raise AssertionError(f"job {job_id} ended before {count} calls were held")
+    holding.result()

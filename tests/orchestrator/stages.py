@@ -5,7 +5,7 @@ picture with Pillow and encodes it, the evaluation stage scores stories and imag
 measures (word-set distances, pixel statistics). Outputs depend only on their inputs and seeds, so
 reruns reproduce. Each stage can simulate an engine: `latency_s` per call and `capacity` calls served
 at once; `faults` scripts errors for given items; calls after the first `hold_after` wait until
-`release()`, so a test can stop a job at an exact point; `calls` counts calls per item.
+`release()`, so a test can stop a job at an exact point (`until_holding`); `calls` counts calls per item.
 """
 
 import asyncio
@@ -47,6 +47,7 @@ class Simulated:
         self._faults = {index: list(errors) for index, errors in (faults or {}).items()}
         self._hold_after, self._released = hold_after, asyncio.Event()
         self.holding = 0  # calls waiting for release()
+        self._holding_changed = asyncio.Condition()
         self.calls: Counter[int] = Counter()
         # (item index, start, end) of every call served, on the loop's clock.
         self.spans: list[tuple[int, float, float]] = []
@@ -60,6 +61,8 @@ class Simulated:
         self.deadlines.append(deadlines.remaining())
         if self._hold_after is not None and self.calls.total() > self._hold_after:
             self.holding += 1
+            async with self._holding_changed:
+                self._holding_changed.notify_all()
             try:
                 await self._released.wait()
             finally:  # also when the call is cancelled: its service died
@@ -70,6 +73,14 @@ class Simulated:
             self.spans.append((index, start, asyncio.get_running_loop().time()))
         if self._faults.get(index):
             raise self._faults[index].pop(0)
+
+    async def until_holding(self, count: int, timeout_s: float = 30.0) -> None:
+        """Returns once `count` calls are held; fails after `timeout_s` (a bug that loses an item)."""
+        try:
+            async with asyncio.timeout(timeout_s), self._holding_changed:
+                await self._holding_changed.wait_for(lambda: self.holding >= count)
+        except TimeoutError:
+            raise AssertionError(f"{count} calls not held within {timeout_s:.0f} s") from None
 
     def release(self) -> None:
         """Lets held calls, and every later one, go on."""
@@ -112,6 +123,13 @@ class LocalStory:
         )
 
 
+PILLOW_FORMATS = {
+    common_pb2.IMAGE_FORMAT_PNG: "PNG",
+    common_pb2.IMAGE_FORMAT_JPEG: "JPEG",
+    common_pb2.IMAGE_FORMAT_WEBP: "WEBP",
+}
+
+
 class LocalRender:
     def __init__(self, painters: Sequence[str] = ("sketch",), steps: int = 4, **simulated):
         self.painters = list(painters)
@@ -136,11 +154,12 @@ class LocalRender:
                 )
             if progress is not None:
                 progress(step, self.steps)
+        image_format = request.format or common_pb2.IMAGE_FORMAT_PNG
         encoded = io.BytesIO()
-        picture.save(encoded, format="PNG")
+        picture.save(encoded, format=PILLOW_FORMATS[image_format])
         return common_pb2.Image(
             data=encoded.getvalue(),
-            format=common_pb2.IMAGE_FORMAT_PNG,
+            format=image_format,
             width=width,
             height=height,
             seed=request.seed,
@@ -215,6 +234,18 @@ class LocalEvaluate:
             search="exact",
             vendi_score=1.0,
         )
+
+
+class RecordingEvaluate(LocalEvaluate):
+    """Keeps every request it is asked (LocalEvaluate keeps none: they carry the images)."""
+
+    def __init__(self, **simulated):
+        super().__init__(**simulated)
+        self.requests: list[evaluation_pb2.EvaluateItemRequest] = []
+
+    async def evaluate(self, request: evaluation_pb2.EvaluateItemRequest) -> evaluation_pb2.ItemEvaluation:
+        self.requests.append(request)
+        return await super().evaluate(request)
 
 
 def _not_run(reason: str) -> common_pb2.EvaluatorStatus:

@@ -1,12 +1,14 @@
-"""The staged pipeline, retries, deadlines and seeds on their own."""
+"""The staged pipeline, retries, deadlines, seeds and the runner's counters on their own."""
 
 import asyncio
+from collections import Counter
 
 import pytest
 
 from storytelling.orchestrator.gate import ServiceGate, WaitPolicy
 from storytelling.orchestrator.pipeline import PipelineStage, run_pipeline
 from storytelling.orchestrator.retry import RetryPolicy, retry, within
+from storytelling.orchestrator.runner import tally, totals_of
 from storytelling.orchestrator.seeds import derive_seed
 from storytelling.runtime import deadlines
 from storytelling.runtime.errors import (
@@ -21,6 +23,14 @@ from storytelling.runtime.errors import (
     ServiceError,
     Unavailable,
     Unimplemented,
+)
+from storytelling.v1 import common_pb2, pipeline_pb2
+
+ALL, STORY, RENDER, EVALUATE = (
+    pipeline_pb2.STAGE_UNSPECIFIED,
+    pipeline_pb2.STAGE_STORY,
+    pipeline_pb2.STAGE_RENDER,
+    pipeline_pb2.STAGE_EVALUATE,
 )
 
 
@@ -82,10 +92,13 @@ FAST = RetryPolicy(max_attempts=4, initial_backoff_s=0.001, max_backoff_s=0.004)
 async def test_transient_errors_are_retried_until_the_attempts_run_out(transient):
     attempts = 0
 
-    async def call() -> None:
+    async def call() -> str:
+        """Fails more often than FAST allows, then answers: a retry that never gives up ends too."""
         nonlocal attempts
         attempts += 1
-        raise transient
+        if attempts <= 5:
+            raise transient
+        return "answered"
 
     with pytest.raises(type(transient)):
         await retry(call, FAST)
@@ -181,6 +194,99 @@ async def test_calls_in_flight_each_keep_their_own_deadline():
     assert asyncio.get_running_loop().time() - started < 0.5
 
 
+async def test_every_deadline_in_flight_is_enforced_not_only_the_earliest():
+    """One timer serves every call: when it fires for the first deadline it must move on to the next."""
+
+    async def sleep(seconds: float) -> float:
+        await asyncio.sleep(seconds)
+        return seconds
+
+    results = await asyncio.gather(
+        within(0.02, lambda: sleep(2.0)), within(0.05, lambda: sleep(2.0)), return_exceptions=True
+    )
+    assert [type(result) for result in results] == [DeadlineExceeded, DeadlineExceeded]
+
+
+class SteppedClockLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock moves only when the test sets it."""
+
+    now = 1000.0
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_calls_in_flight_share_one_timer(monkeypatch):
+    """A timer per call would cost more than an instant stage call: one timer, at the earliest deadline,
+    serves every call of the loop, those due at the same time included."""
+    loop = SteppedClockLoop()
+    timers: list[float] = []
+    call_at = loop.call_at
+
+    def counting(when, callback, *args, **kwargs):
+        timers.append(when)
+        return call_at(when, callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_at", counting)
+
+    async def twenty_calls() -> list[int]:
+        calls = (within(10.0 + n // 2, lambda n=n: asyncio.sleep(0, n)) for n in range(20))
+        return await asyncio.gather(*calls)
+
+    try:
+        assert loop.run_until_complete(twenty_calls()) == list(range(20))
+    finally:
+        loop.close()
+    assert timers == [1010.0]
+
+
+def test_a_call_that_ended_before_its_deadline_leaves_its_task_alone():
+    loop = SteppedClockLoop()
+
+    async def answered_then_past_the_deadline() -> str:
+        answer = await within(0.5, lambda: asyncio.sleep(0, "answered"))
+        loop.now = 1001.0  # the deadline passes: the timer fires with no call left to cut
+        for _ in range(10):
+            await asyncio.sleep(0)
+        return answer
+
+    try:
+        assert loop.run_until_complete(answered_then_past_the_deadline()) == "answered"
+    finally:
+        loop.close()
+
+
+def test_the_deadline_in_the_error_is_rounded_to_hundredths():
+    loop = SteppedClockLoop()
+
+    async def past_the_deadline() -> None:
+        loop.now = 1000.5
+        for _ in range(10):
+            await asyncio.sleep(0)
+
+    try:
+        with pytest.raises(DeadlineExceeded, match=r"^no answer within the deadline of 0\.03 s$"):
+            loop.run_until_complete(within(0.034, past_the_deadline))
+    finally:
+        loop.close()
+
+
+def test_a_call_is_past_its_deadline_the_moment_the_clock_reaches_it():
+    loop = SteppedClockLoop()
+
+    async def until_the_deadline() -> str:
+        loop.now = 1000.5  # exactly the deadline: the timer fires, and the call is due
+        for _ in range(100):
+            await asyncio.sleep(0)
+        return "ran past its deadline"
+
+    try:
+        with pytest.raises(DeadlineExceeded, match="0.5 s"):
+            loop.run_until_complete(within(0.5, until_the_deadline))
+    finally:
+        loop.close()
+
+
 async def test_a_task_cancelled_from_outside_within_a_deadline_stays_cancelled():
     started = asyncio.Event()
 
@@ -274,3 +380,37 @@ async def test_other_errors_pass_through_a_gate():
     with pytest.raises(InvalidArgument):
         await gate.call(bad, max_wait_s=1.0, on_wait=lambda *_: None)
     assert gate.is_open
+
+
+def test_an_item_counts_once_for_the_job_and_once_per_stage_it_reached():
+    stages = (STORY, RENDER, EVALUATE)
+    story = common_pb2.Story(id="s-0", text="A story.")
+    succeeded = pipeline_pb2.Item(state=pipeline_pb2.ITEM_STATE_SUCCEEDED, stage=EVALUATE, story=story)
+    assert tally(succeeded, stages) == (
+        (ALL, "succeeded"),
+        (STORY, "done"),
+        (RENDER, "done"),
+        (EVALUATE, "done"),
+    )
+    failed = pipeline_pb2.Item(state=pipeline_pb2.ITEM_STATE_FAILED, stage=RENDER, story=story)
+    assert tally(failed, stages) == ((ALL, "failed"), (STORY, "done"), (RENDER, "failed"))
+    waiting = pipeline_pb2.Item(state=pipeline_pb2.ITEM_STATE_WAITING, stage=RENDER, story=story)
+    assert tally(waiting, stages) == ((STORY, "done"), (RENDER, "waiting"))
+    assert tally(pipeline_pb2.Item(state=pipeline_pb2.ITEM_STATE_PENDING), stages) == ()
+
+
+def test_a_resumed_job_counts_on_from_the_counters_it_was_stored_with():
+    job = pipeline_pb2.Job(items_succeeded=3, items_failed=1)
+    job.stages.add(stage=STORY, done=5, failed=1)
+    job.stages.add(stage=RENDER, done=3, running=1, waiting=1)
+    assert totals_of(job) == Counter(
+        {
+            (ALL, "succeeded"): 3,
+            (ALL, "failed"): 1,
+            (STORY, "done"): 5,
+            (STORY, "failed"): 1,
+            (RENDER, "done"): 3,
+            (RENDER, "running"): 1,
+            (RENDER, "waiting"): 1,
+        }
+    )

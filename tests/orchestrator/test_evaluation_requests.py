@@ -4,7 +4,7 @@ from storytelling.orchestrator.stages import Stages
 from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2
 
 from .conftest import finished, spec
-from .stages import LocalEvaluate, LocalRender, LocalStory
+from .stages import LocalRender, LocalStory, RecordingEvaluate
 
 EXEMPLARS = [common_pb2.ExemplarRef(pool="storytelling_v1", id=f"sp-00{n}") for n in (1, 2, 3)]
 
@@ -16,18 +16,8 @@ class StoryWithExemplars(LocalStory):
         return story
 
 
-class Recording(LocalEvaluate):
-    def __init__(self) -> None:
-        super().__init__()
-        self.requests: list[evaluation_pb2.EvaluateItemRequest] = []
-
-    async def evaluate(self, request):
-        self.requests.append(request)
-        return await super().evaluate(request)
-
-
 async def test_each_item_carries_its_exemplars_and_controls_seeded_by_the_job(make_manager):
-    evaluate = Recording()
+    evaluate = RecordingEvaluate()
     manager = await make_manager(Stages(StoryWithExemplars(), LocalRender(), evaluate))
     job_spec = spec(3, seed=11)
     job_spec.story.pool = "storytelling_v1"
@@ -42,8 +32,18 @@ async def test_each_item_carries_its_exemplars_and_controls_seeded_by_the_job(ma
 
 
 async def test_a_spec_seed_for_controls_wins_over_the_job_seed(make_manager):
-    evaluate = Recording()
+    evaluate = RecordingEvaluate()
     manager = await make_manager(Stages(LocalStory(), LocalRender(), evaluate))
     job_spec = spec(1, seed=11, alignment=evaluation_pb2.AlignmentOptions(control_seed=5))
     await finished(manager, (await manager.create(job_spec)).id)
     assert evaluate.requests[0].alignment.control_seed == 5
+
+
+async def test_items_are_evaluated_by_the_chosen_evaluators_and_diversity_only_over_the_set(make_manager):
+    evaluate = RecordingEvaluate()
+    manager = await make_manager(Stages(LocalStory(), LocalRender(), evaluate))
+    chosen = [evaluation_pb2.EVALUATOR_COMPLEXITY, evaluation_pb2.EVALUATOR_DIVERSITY]
+    done = await finished(manager, (await manager.create(spec(2, evaluators=chosen))).id)
+    assert done.state == pipeline_pb2.JOB_STATE_SUCCEEDED
+    assert [list(r.evaluators) for r in evaluate.requests] == [[evaluation_pb2.EVALUATOR_COMPLEXITY]] * 2
+    assert not evaluate.summaries[0].skip_diversity

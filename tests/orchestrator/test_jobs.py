@@ -1,10 +1,14 @@
 """JobManager end to end over SQLite, artifacts on disk and in-process stages (no network)."""
 
 import asyncio
+import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from storytelling.api.layout import JobFiles
+from storytelling.orchestrator import jobs, runner
 from storytelling.orchestrator.gate import WaitPolicy
 from storytelling.orchestrator.stages import Stages
 from storytelling.runtime.errors import (
@@ -19,7 +23,7 @@ from storytelling.runtime.errors import (
 )
 from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2
 
-from .conftest import ended_events, finished, local_stages, policy, spec
+from .conftest import ended_events, finished, local_stages, policy, spec, until_held
 from .stages import LocalEvaluate, LocalRender, LocalStory
 
 SUCCEEDED, FAILED = pipeline_pb2.ITEM_STATE_SUCCEEDED, pipeline_pb2.ITEM_STATE_FAILED
@@ -36,6 +40,12 @@ async def test_job_runs_every_item_through_every_stage_into_the_layout(make_mana
     done = await finished(manager, job.id)
 
     assert done.state == pipeline_pb2.JOB_STATE_SUCCEEDED
+    assert (
+        0
+        < done.created_at.ToNanoseconds()
+        <= done.started_at.ToNanoseconds()
+        <= done.ended_at.ToNanoseconds()
+    )
     assert (done.items_succeeded, done.items_failed) == (4, 0)
     assert [(s.stage, s.done, s.failed, s.running) for s in done.stages] == [
         (pipeline_pb2.STAGE_STORY, 4, 0, 0),
@@ -53,7 +63,9 @@ async def test_job_runs_every_item_through_every_stage_into_the_layout(make_mana
             "image.json",
             "evaluation.json",
         }
+        assert item.artifacts.story_path == f"items/{item.index:05d}/story.json"
         assert item.artifacts.image_path == f"items/{item.index:05d}/image.png"
+        assert item.artifacts.evaluation_path == f"items/{item.index:05d}/evaluation.json"
         assert (folder / "image.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert not item.image.data, "items in GetJob carry image metadata only"
         assert item.evaluation.alignment.status.state == common_pb2.EvaluatorStatus.STATE_OK
@@ -237,6 +249,11 @@ async def test_items_wait_for_an_unavailable_service_then_go_on(make_manager):
     assert {w.waiting.service for w in waiting} == {"render"}
     assert all("painter restarting" in w.waiting.reason for w in waiting)
     assert all(w.waiting.deadline.ToSeconds() - w.waiting.since.ToSeconds() >= 29 for w in waiting)
+    assert all(w.waiting.since.ToNanoseconds() >= job.created_at.ToNanoseconds() for w in waiting)
+    running = [
+        e.item for e in events if e.HasField("item") and e.item.state == pipeline_pb2.ITEM_STATE_RUNNING
+    ]
+    assert not [item.index for item in running if item.HasField("waiting")], "running, and shown waiting"
     render = [
         c
         for e in events
@@ -265,6 +282,7 @@ async def test_an_item_that_waited_its_max_wait_fails_and_other_errors_fail_at_o
     assert [i.state for i in done.items] == [FAILED, FAILED, SUCCEEDED]
     assert stages.story.sim.calls[0] == 1, "an error that is not transient is not retried or waited on"
     assert done.items[1].error.startswith("render failed after ")
+    assert not done.items[1].HasField("waiting"), "failed, and shown waiting"
     assert "Unavailable: waited 0.3 s for render to come back: " in done.items[1].error
     assert "painter gone" in done.items[1].error
     # A job's own max_wait_s wins over the orchestrator's default.
@@ -469,6 +487,24 @@ async def test_run_item_runs_one_item_synchronously_and_keeps_nothing(make_manag
     assert not list((tmp_path / "scratch").iterdir())
 
 
+ITEM_0_ARTIFACTS = {"00000/story.json", "00000/image.png", "00000/image.json", "00000/evaluation.json"}
+
+
+@pytest.mark.parametrize(("fsync", "synced_items"), [(False, set()), (True, {"00000", *ITEM_0_ARTIFACTS})])
+async def test_run_item_writes_its_artifacts_as_durably_as_its_files_are_set_to(
+    make_manager, monkeypatch, fsync, synced_items
+):
+    """RunItem's scratch files are not synced (the manager's choice), and the runner follows its files'
+    setting: synced, each artifact is synced, then its directory entry."""
+    synced: list[str] = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")))
+    monkeypatch.setattr(jobs, "JobFiles", lambda directory, **_: JobFiles(directory, fsync=fsync))
+    manager = await make_manager()
+    item = await manager.run_item(spec(1, seed=5))
+    assert item.state == SUCCEEDED
+    assert {path.split("/items/", 1)[1] for path in synced if "/items/" in path} == synced_items
+
+
 async def test_jobs_beyond_the_running_cap_wait_queued(make_manager):
     manager = await make_manager(local_stages(story=0.3), max_running_jobs=1)
     first, second = await manager.create(spec(1)), await manager.create(spec(1))
@@ -547,6 +583,64 @@ async def test_items_of_a_large_job_are_paged_and_get_job_refuses_them_all_at_on
         await manager.list_items(job.id, page_token="garbage")
     with pytest.raises(InvalidArgument, match="page_size"):
         await manager.list_items(job.id, page_size=-1)
+
+
+async def test_cancel_ends_items_waiting_for_a_service_and_every_watcher_sees_them_cancelled(make_manager):
+    outage = {index: [Unavailable("painter restarting")] * 1000 for index in range(3)}
+    stages = Stages(LocalStory(), LocalRender(faults=outage), LocalEvaluate())
+    manager = await make_manager(stages, wait=WaitPolicy(max_wait_s=30, first_probe_s=0.01, max_probe_s=0.02))
+    job = await manager.create(spec(3))
+    latest: dict[int, int] = {}
+    async with asyncio.timeout(30):
+        async for event in manager.watch(job.id):
+            if event.HasField("item"):
+                latest[event.item.index] = event.item.state
+            if latest == {i: pipeline_pb2.ITEM_STATE_WAITING for i in range(3)}:
+                break
+    cancelled = await manager.cancel(job.id)
+    events = await events_of(manager, job.id, after=event.sequence)
+
+    assert [i.state for i in cancelled.items] == [pipeline_pb2.ITEM_STATE_CANCELLED] * 3
+    assert not [i.index for i in cancelled.items if i.HasField("waiting")]
+    items = [e.item for e in events if e.HasField("item")]
+    assert sorted((i.index, i.state) for i in items) == [
+        (i, pipeline_pb2.ITEM_STATE_CANCELLED) for i in range(3)
+    ]
+    assert not [i.index for i in items if i.HasField("waiting")]
+    assert [(s.running, s.waiting, s.HasField("wait")) for s in cancelled.stages] == [(0, 0, False)] * 3
+
+
+async def test_items_are_fed_a_chunk_at_a_time_each_once(make_manager, monkeypatch):
+    monkeypatch.setattr(runner, "FEED_CHUNK", 4)  # 10 items: chunks of 4, 4 and 2
+    stages = local_stages()
+    manager = await make_manager(stages)
+    done = await finished(
+        manager, (await manager.create(spec(10, skip_render=True, skip_evaluation=True))).id
+    )
+    assert (done.items_succeeded, [i.index for i in done.items]) == (10, list(range(10)))
+    assert stages.story.sim.calls == Counter(range(10)), "an item was fed twice, or never"
+
+
+async def test_only_a_job_that_succeeded_gets_its_gallery(make_manager):
+    shown: list[tuple[int, list[int]]] = []
+
+    def gallery(directory: Path, job: pipeline_pb2.Job, items) -> Path:
+        shown.append((job.state, [record.index for record in items()]))
+        page = directory / "gallery.html"
+        page.write_text("the gallery")
+        return page
+
+    stages = Stages(LocalStory(hold_after=2), LocalRender(), LocalEvaluate())
+    manager = await make_manager(stages, gallery=gallery)
+    done = await finished(manager, (await manager.create(spec(2))).id)
+    assert done.gallery_path == str(Path(done.directory) / "gallery.html")
+    assert shown == [(pipeline_pb2.JOB_STATE_SUCCEEDED, [0, 1])]
+
+    second = await manager.create(spec(2))  # its stories are held: it is cancelled before they are written
+    await until_held(stages.story.sim, 2, manager, second.id)
+    cancelled = await manager.cancel(second.id)
+    assert cancelled.state == pipeline_pb2.JOB_STATE_CANCELLED and not cancelled.gallery_path
+    assert len(shown) == 1
 
 
 async def test_items_that_never_started_are_cancelled_with_their_job(make_manager):

@@ -9,7 +9,7 @@ from storytelling.orchestrator.stages import Stages
 from storytelling.runtime.errors import InvalidArgument, Unavailable
 from storytelling.v1 import pipeline_pb2
 
-from .conftest import finished, spec
+from .conftest import finished, spec, until_held
 from .stages import LocalEvaluate, LocalRender, LocalStory
 
 
@@ -51,7 +51,7 @@ class Gated:
 
     def __getattr__(self, name: str):
         method = getattr(self.stage, name)
-        if name in ("write", "render"):
+        if name in ("write", "render", "evaluate"):
 
             async def gated(*args, **kwargs):
                 await self.gate.wait()
@@ -69,8 +69,8 @@ async def until(condition, timeout_s: float = 10.0) -> None:
 
 async def test_queue_depth_shows_the_backlog_in_front_of_each_stage(make_manager):
     registry = CollectorRegistry()
-    story, render = Gated(LocalStory()), Gated(LocalRender())
-    manager = await make_manager(Stages(story, render, LocalEvaluate()), metrics=PipelineMetrics(registry))
+    story, render, evaluate = Gated(LocalStory()), Gated(LocalRender()), Gated(LocalEvaluate())
+    manager = await make_manager(Stages(story, render, evaluate), metrics=PipelineMetrics(registry))
     job = await manager.create(spec(items=10))
 
     def depth(stage: str) -> float:
@@ -83,6 +83,8 @@ async def test_queue_depth_shows_the_backlog_in_front_of_each_stage(make_manager
     story.gate.set()
     await until(lambda: depth("story") == 0 and depth("render") == 8)
     render.gate.set()
+    await until(lambda: depth("render") == 0 and depth("evaluate") == 8)
+    evaluate.gate.set()
     finished_job = await finished(manager, job.id)
     assert finished_job.state == pipeline_pb2.JOB_STATE_SUCCEEDED
     assert (depth("story"), depth("render"), depth("evaluate")) == (0, 0, 0)
@@ -100,3 +102,38 @@ async def test_a_cancelled_job_takes_its_queue_out_of_the_gauges(make_manager):
     assert value(registry, "storytelling_pipeline_queue_depth", stage="story") == 0
     assert value(registry, "storytelling_pipeline_jobs", state="running") == 0
     assert value(registry, "storytelling_pipeline_jobs_ended_total", state="cancelled") == 1
+
+
+async def test_queue_depth_counts_only_the_items_that_have_not_started_the_stage(make_manager):
+    """Two stories written and painting (held), two being written (held), six waiting for a story."""
+    registry = CollectorRegistry()
+    stages = Stages(LocalStory(hold_after=2), LocalRender(hold_after=0), LocalEvaluate())
+    manager = await make_manager(stages, metrics=PipelineMetrics(registry))
+    job = await manager.create(spec(items=10))
+    await until_held(stages.story.sim, 2, manager, job.id)
+    await until_held(stages.render.sim, 2, manager, job.id)
+
+    depths = [value(registry, "storytelling_pipeline_queue_depth", stage=s) for s in ("story", "render")]
+    assert depths == [6, 0]
+    stages.story.sim.release()
+    stages.render.sim.release()
+    assert (await finished(manager, job.id)).state == pipeline_pb2.JOB_STATE_SUCCEEDED
+
+
+async def test_items_whose_artifacts_are_read_back_on_resume_leave_the_queue_of_that_stage(make_manager):
+    first_stages = Stages(LocalStory(), LocalRender(hold_after=0), LocalEvaluate())
+    first = await make_manager(first_stages)
+    job = await first.create(spec(items=2))
+    await until_held(first_stages.render.sim, 2, first, job.id)  # both stories written
+    await first.stop()
+
+    registry = CollectorRegistry()
+    second_stages = Stages(LocalStory(), LocalRender(), LocalEvaluate(hold_after=0))
+    second = await make_manager(second_stages, metrics=PipelineMetrics(registry))
+    await until_held(second_stages.evaluate.sim, 2, second, job.id)  # both past story and render
+
+    assert not second_stages.story.sim.calls
+    for stage in ("story", "render", "evaluate"):
+        assert value(registry, "storytelling_pipeline_queue_depth", stage=stage) == 0, stage
+    second_stages.evaluate.sim.release()
+    assert (await finished(second, job.id)).state == pipeline_pb2.JOB_STATE_SUCCEEDED

@@ -10,20 +10,24 @@ from pathlib import Path
 
 import grpc
 
+from storytelling.api.layout import write_message
 from storytelling.orchestrator.clients import Connection, EvaluationClient, RenderClient, StoryClient
 from storytelling.orchestrator.retry import RetryPolicy
 from storytelling.orchestrator.stages import Stages
 from storytelling.runtime.config import ServiceSettings
+from storytelling.runtime.errors import InvalidArgument
 from storytelling.runtime.process import ServiceProcess, start_service_process
 from storytelling.runtime.server import ServiceServer
 from storytelling.runtime.testing import free_port, running_service
-from storytelling.v1 import pipeline_pb2, pipeline_pb2_grpc
+from storytelling.v1 import common_pb2, evaluation_pb2, pipeline_pb2, pipeline_pb2_grpc, render_pb2
 
-from .conftest import finished, local_stages, policy, spec
+from .conftest import JOB_END_S, ended_events, finished, local_stages, policy, spec
 from .stage_servers import LocalStageServices, story_indexes
-from .stages import LocalEvaluate, LocalRender, LocalStory
+from .stages import LocalEvaluate, LocalRender, LocalStory, RecordingEvaluate, item_index
 
 ITEMS, SEED = 8, 21
+RUNNING, FAILED = pipeline_pb2.ITEM_STATE_RUNNING, pipeline_pb2.ITEM_STATE_FAILED
+STORY, RENDER, EVALUATE = pipeline_pb2.STAGE_STORY, pipeline_pb2.STAGE_RENDER, pipeline_pb2.STAGE_EVALUATE
 ARTIFACTS = {"story": "story.json", "render": "image.json", "evaluate": "evaluation.json"}
 
 
@@ -207,9 +211,7 @@ async def test_a_stage_service_that_crashes_and_comes_back_costs_retries_not_ite
     async for event in manager.watch(job.id):
         if event.item.state == pipeline_pb2.ITEM_STATE_SUCCEEDED:
             break
-    async with asyncio.timeout(30):
-        while not stages.render.sim.holding:
-            await asyncio.sleep(0.01)
+    await stages.render.sim.until_holding(1)
     await server.stop(grace=0)
     server = ServiceServer(services, settings)
     await server.start()
@@ -222,3 +224,66 @@ async def test_a_stage_service_that_crashes_and_comes_back_costs_retries_not_ite
     assert done.items_succeeded == ITEMS
     assert any(item.attempts["STAGE_RENDER"] > 1 for item in done.items), "the outage was not noticed"
     assert all(count == 1 for count in stages.story.sim.calls.values())
+
+
+async def test_a_resumed_job_reuses_every_artifact_on_disk_and_moves_no_item_back(make_manager):
+    """Stopped with every story written (item 4's refused), every image painted (as JPEG) and every
+    evaluation held: two items inside their evaluation call, two waiting for one. An evaluation written
+    just before the stop was recorded (a crash between the artifact and the store's commit) is on disk
+    for one of the two. The next start calls nothing that has its artifact on disk, evaluates the others
+    from the images on disk, and counts every item once, the failed one included."""
+    first_stages = Stages(
+        LocalStory(faults={4: [InvalidArgument("too long", field="prompt")]}),
+        LocalRender(),
+        LocalEvaluate(hold_after=0),
+    )
+    first = await make_manager(first_stages)
+    jpeg = render_pb2.RenderRequest(format=common_pb2.IMAGE_FORMAT_JPEG)
+    job = await first.create(spec(5, render=jpeg))
+    latest: dict[int, pipeline_pb2.Item] = {}
+    async with asyncio.timeout(JOB_END_S):
+        async for event in first.watch(job.id):
+            if event.HasField("item"):
+                latest[event.item.index] = event.item
+            places = sorted((item.state, item.stage, item.HasField("image")) for item in latest.values())
+            if places == [
+                *[(RUNNING, RENDER, True)] * 2,
+                *[(RUNNING, EVALUATE, True)] * 2,
+                (FAILED, STORY, False),
+            ]:
+                last_seen = event.sequence
+                break
+        else:
+            raise AssertionError("the job ended before it reached the point of the stop")
+    await first.stop()
+    evaluating = sorted(index for index, item in latest.items() if item.stage == EVALUATE)
+    job_dir = Path(job.directory)
+    before_the_crash = evaluation_pb2.ItemEvaluation(item_id=latest[evaluating[0]].story.id)
+    before_the_crash.complexity.score = 0.25
+    write_message(job_dir / f"items/{evaluating[0]:05d}/evaluation.json", before_the_crash)
+
+    second_stages = Stages(LocalStory(), LocalRender(), RecordingEvaluate())
+    second = await make_manager(second_stages)
+    resumed = await ended_events(second, job.id, after=last_seen)
+    done = await second.get(job.id)
+
+    assert done.state == pipeline_pb2.JOB_STATE_SUCCEEDED
+    assert (done.items_succeeded, done.items_failed) == (4, 1)
+    assert [(s.stage, s.done, s.failed) for s in done.stages] == [
+        (STORY, 4, 1),
+        (RENDER, 4, 0),
+        (EVALUATE, 4, 0),
+    ]
+    assert not second_stages.story.sim.calls and not second_stages.render.sim.calls
+    assert sorted(second_stages.evaluate.sim.calls.elements()) == [i for i in range(4) if i != evaluating[0]]
+    for request in second_stages.evaluate.requests:
+        index = item_index(request.item.id)
+        assert request.item.image.format == common_pb2.IMAGE_FORMAT_JPEG
+        assert request.item.image.data == (job_dir / f"items/{index:05d}/image.jpg").read_bytes()
+    assert done.items[evaluating[0]].evaluation == before_the_crash
+    for item in done.items[:4]:
+        assert item.artifacts.image_path == f"items/{item.index:05d}/image.jpg"
+        assert item.image.format == common_pb2.IMAGE_FORMAT_JPEG and not item.image.data
+    moved = {(e.item.index, e.item.stage) for e in resumed if e.HasField("item")}
+    assert {stage for index, stage in moved if index in evaluating} == {EVALUATE}, "moved back a stage"
+    assert STORY not in {stage for _, stage in moved}, "a story read back was recorded again"
