@@ -343,7 +343,9 @@ async def test_a_closed_gate_lets_one_probe_through_at_a_time_and_opens_for_ever
         return await gate.call(lambda probe: service(index), max_wait_s=5.0, on_wait=on_wait)
 
     tasks = [asyncio.create_task(item(i)) for i in range(20)]
-    await asyncio.sleep(0.2)
+    async with asyncio.timeout(10):  # every item's first call fails and it waits (slow on a loaded machine)
+        while len(waits) < 20:
+            await asyncio.sleep(0.01)
     assert not gate.is_open and gate.outage is not None and "restarting" in gate.outage.reason
     assert sorted(index for index, _ in waits) == list(range(20)), "every item says it waits, once"
     calls_while_down = service.calls

@@ -1,16 +1,23 @@
 """JobManager end to end over SQLite, artifacts on disk and in-process stages (no network)."""
 
 import asyncio
+import base64
 import os
+import threading
+import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from storytelling.api.layout import JobFiles
-from storytelling.orchestrator import jobs, runner
+from storytelling.orchestrator import jobs as jobs_module
+from storytelling.orchestrator import runner
 from storytelling.orchestrator.gate import WaitPolicy
+from storytelling.orchestrator.quotas import QuotaLimits, Quotas
 from storytelling.orchestrator.stages import Stages
+from storytelling.runtime.auth import Principal, Scope
 from storytelling.runtime.errors import (
     AlreadyExists,
     DeadlineExceeded,
@@ -131,6 +138,8 @@ async def test_a_watch_that_resumes_gets_what_changed_since_then_the_end(make_ma
     )
     assert len([e for e in replay if e.HasField("item")]) == 3, "one event per item: no replay of every step"
     assert not any(e.HasField("progress") for e in replay)
+    assert all(e.job_id == job.id for e in replay)
+    assert all(e.item.story.text for e in replay if e.HasField("item")), "results are sent unless omitted"
     # Caught up from the store, the items carry the job's counters as of the end that follows them.
     assert all((e.counts.items_succeeded, e.counts.items_failed) == (3, 0) for e in replay)
     resumed = await events_of(manager, job.id, after=middle)
@@ -141,6 +150,14 @@ async def test_a_watch_that_resumes_gets_what_changed_since_then_the_end(make_ma
     # After the end, a watch from its last sequence gets only the end.
     ended = await events_of(manager, job.id, after=live[-1].sequence)
     assert [e.WhichOneof("event") for e in ended] == ["finished"]
+    # The end read back from the store is the job as stored, as of its last change.
+    stored = await manager.get(job.id, omit_items=True)
+    assert (ended[0].sequence, ended[0].job_id, ended[0].time) == (
+        live[-1].sequence,
+        job.id,
+        stored.updated_at,
+    )
+    assert ended[0].finished == stored and ended[0].counts.items_succeeded == 3
 
 
 def _last_change(events: list[pipeline_pb2.JobEvent], index: int) -> int:
@@ -382,6 +399,56 @@ async def test_a_repeated_create_with_the_same_request_id_returns_the_same_job(m
     await finished(manager, first.id)
 
 
+class CountsValidations(LocalStory):
+    def __init__(self):
+        super().__init__()
+        self.validations = 0
+
+    async def validate(self, spec: pipeline_pb2.JobSpec) -> None:
+        self.validations += 1
+        await super().validate(spec)
+
+
+async def test_a_repeated_create_returns_the_job_without_asking_the_services_again(make_manager):
+    story = CountsValidations()
+    manager = await make_manager(Stages(story, LocalRender(), LocalEvaluate()))
+    first = await manager.create(spec(1), request_id="abc")
+    assert (await manager.create(spec(1), request_id="abc")).id == first.id
+    assert story.validations == 1
+    assert manager._creating == {}, "a key's lock outlived its creates"
+    await finished(manager, first.id)
+
+
+class HeldCreate:
+    """Holds the store's commit of the job created with request id `key` until `release`."""
+
+    def __init__(self, manager, key: str):
+        self.arrived, self._released, self._key = asyncio.Event(), asyncio.Event(), key
+        self._commit = manager._store.commit
+
+    async def __call__(self, change) -> None:
+        if change.request_id == self._key:
+            self.arrived.set()
+            await self._released.wait()
+        await self._commit(change)
+
+    def release(self) -> None:
+        self._released.set()
+
+
+async def test_a_create_held_up_does_not_hold_up_creates_with_other_request_ids(make_manager, monkeypatch):
+    manager = await make_manager()
+    monkeypatch.setattr(manager._store, "commit", held := HeldCreate(manager, "slow"))
+    slow = asyncio.ensure_future(manager.create(spec(1), request_id="slow"))
+    await asyncio.wait_for(held.arrived.wait(), 10)
+    quick = await asyncio.wait_for(manager.create(spec(1), request_id="quick"), 5)
+    held.release()
+    jobs = [await slow, quick]
+    assert len({job.id for job in jobs}) == 2 and manager._creating == {}
+    for job in jobs:
+        await finished(manager, job.id)
+
+
 class ValidatesTogether(LocalStory):
     """Holds each validation until `parties` creates are validating at once."""
 
@@ -498,7 +565,7 @@ async def test_run_item_writes_its_artifacts_as_durably_as_its_files_are_set_to(
     setting: synced, each artifact is synced, then its directory entry."""
     synced: list[str] = []
     monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")))
-    monkeypatch.setattr(jobs, "JobFiles", lambda directory, **_: JobFiles(directory, fsync=fsync))
+    monkeypatch.setattr(jobs_module, "JobFiles", lambda directory, **_: JobFiles(directory, fsync=fsync))
     manager = await make_manager()
     item = await manager.run_item(spec(1, seed=5))
     assert item.state == SUCCEEDED
@@ -654,3 +721,399 @@ async def test_items_that_never_started_are_cancelled_with_their_job(make_manage
     listed, _ = await manager.list_items(job.id, states=[pipeline_pb2.ITEM_STATE_CANCELLED], page_size=100)
     assert len(listed) == states.count(pipeline_pb2.ITEM_STATE_CANCELLED)
     assert all(not c.running and not c.waiting for c in cancelled.stages)
+
+
+# Creating jobs.
+
+ALICE = Principal("alice", frozenset({Scope.READ, Scope.WRITE}))
+
+
+def held_stories() -> Stages:
+    """Stages whose story calls all wait until `stages.story.sim.release()`: the job stays running."""
+    return Stages(LocalStory(hold_after=0), LocalRender(), LocalEvaluate())
+
+
+async def test_a_new_job_is_stamped_and_takes_a_random_seed_when_its_spec_has_none(make_manager, monkeypatch):
+    monkeypatch.setattr(jobs_module, "random_seed", lambda: 4242)
+    manager = await make_manager()
+    before = time.time_ns()
+    job = await manager.create(spec(1, seed=None, skip_render=True, skip_evaluation=True))
+    after = time.time_ns()
+    assert job.seed == 4242 and not job.spec.HasField("seed")
+    assert before <= job.created_at.ToNanoseconds() <= job.updated_at.ToNanoseconds() <= after
+    assert (await manager.get(job.id)).created_at == job.created_at
+    await finished(manager, job.id)
+
+
+async def test_a_job_holds_a_running_slot_of_its_owners_quota(make_manager):
+    quotas = Quotas(overrides={"alice": QuotaLimits(running_jobs=1)})
+    stages = held_stories()
+    manager = await make_manager(stages, quotas=quotas)
+    job = await manager.create(spec(1), caller=ALICE)
+    assert (quotas.running("alice"), quotas.running("")) == (1, 0)
+    with pytest.raises(ResourceExhausted, match="identity 'alice' has 1 jobs queued or running"):
+        await manager.create(spec(1), caller=ALICE)
+    await manager.create(spec(1))  # another identity's quota
+    stages.story.sim.release()
+    await finished(manager, job.id)
+
+
+async def test_a_create_that_cannot_write_the_job_leaves_no_job_and_gives_its_slot_back(
+    make_manager, tmp_path
+):
+    """Nothing is stored unless job.json is written: a stored job that never ran would be returned to a
+    retry with the same request id, and could not be cancelled."""
+    quotas = Quotas(overrides={"alice": QuotaLimits(running_jobs=1)})
+    manager = await make_manager(quotas=quotas)
+    (tmp_path / "jobs").write_text("a file where the jobs' directories go")
+    with pytest.raises(OSError):
+        await manager.create(spec(1), "retried", caller=ALICE)
+    assert quotas.running("alice") == 0
+    assert (await manager.list_jobs(caller=ALICE))[0] == []
+    (tmp_path / "jobs").unlink()
+    job = await manager.create(spec(1), "retried", caller=ALICE)
+    assert (await finished(manager, job.id)).state == pipeline_pb2.JOB_STATE_SUCCEEDED
+
+
+async def test_creating_a_job_does_not_wait_for_the_disk(make_manager, monkeypatch):
+    """The store's commit makes a new job durable; its job.json is a copy written without fsync, so that
+    CreateJob does not wait for the disk."""
+    manager = await make_manager()
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fsync", synced.append)
+    job = await manager.create(spec(1))
+    assert synced == []
+    assert (Path(job.directory) / "job.json").exists()
+    monkeypatch.undo()
+    await finished(manager, job.id)
+
+
+async def test_a_new_job_makes_its_own_artifacts_whatever_its_directory_holds(
+    make_manager, tmp_path: Path, monkeypatch
+):
+    """Only a resumed job reads artifacts back: a new one does not trust files it did not write (left by
+    an orchestrator whose database was lost, say)."""
+    fixed = uuid.UUID(int=1)
+    monkeypatch.setattr(uuid, "uuid4", lambda: fixed)
+    planted = common_pb2.Story(id="planted-0", text="PLANTED")
+    JobFiles(tmp_path / "jobs" / fixed.hex, fsync=False).write_story(0, planted)
+    stages = local_stages()
+    manager = await make_manager(stages)
+    done = await finished(manager, (await manager.create(spec(1, skip_render=True, skip_evaluation=True))).id)
+    assert done.id == fixed.hex and stages.story.sim.calls[0] == 1
+    assert done.items[0].story.text and "PLANTED" not in done.items[0].story.text
+
+
+# Watching jobs.
+
+
+async def test_a_job_watched_from_its_creation_gets_every_change_numbered_from_1_without_gaps(make_manager):
+    """The first job holds the only running slot, so the second is seen as created: a snapshot at sequence
+    1, then every change of its run, live."""
+    stages = held_stories()
+    manager = await make_manager(stages, max_running_jobs=1)
+    await manager.create(spec(1))
+    job = await manager.create(spec(2))
+    watch = manager.watch(job.id)
+    snapshot = await anext(watch)
+    stages.story.sim.release()
+    events = [snapshot] + [event async for event in watch]
+
+    assert (snapshot.sequence, snapshot.job_id, snapshot.snapshot.state) == (
+        1,
+        job.id,
+        pipeline_pb2.JOB_STATE_QUEUED,
+    )
+    assert snapshot.time.ToNanoseconds() >= job.created_at.ToNanoseconds()
+    durable = [e for e in events if not e.HasField("progress")]  # progress is not stored: sequence 0
+    assert [e.sequence for e in durable] == list(range(1, len(durable) + 1))
+    assert durable[1].job_state == pipeline_pb2.JOB_STATE_RUNNING
+    assert events[-1].finished.state == pipeline_pb2.JOB_STATE_SUCCEEDED
+
+
+@pytest.mark.parametrize("after", [-1, -100])
+async def test_a_negative_sequence_to_watch_after_is_refused_naming_the_field(make_manager, after):
+    manager = await make_manager()
+    with pytest.raises(InvalidArgument) as raised:
+        await events_of(manager, "0" * 32, after)
+    assert raised.value.details == f"after_sequence: must be >= 0, got {after}"
+
+
+async def test_a_watch_can_omit_results_from_the_changes_it_catches_up_and_the_live_ones(make_manager):
+    stages = held_stories()
+    manager = await make_manager(stages)
+    job = await manager.create(spec(2))
+    watch = manager.watch(job.id, omit_results=True)
+    live = [await anext(watch)]
+    stages.story.sim.release()
+    live += [event async for event in watch]
+    replay = [event async for event in manager.watch(job.id, omit_results=True)]
+
+    for events in (live, replay):
+        done = [e.item for e in events if e.HasField("item") and e.item.state == SUCCEEDED]
+        assert sorted(item.index for item in done) == [0, 1]
+        assert all(item.artifacts.story_path and item.artifacts.image_path for item in done)
+        assert not any(item.HasField(name) for item in done for name in ("story", "image", "evaluation"))
+
+
+async def test_a_watch_catches_up_a_page_at_a_time_without_missing_or_repeating_an_item(
+    make_manager, monkeypatch
+):
+    monkeypatch.setattr(jobs_module, "CATCH_UP_PAGE", 3)  # 7 items: pages of 3, 3 and 1
+    manager = await make_manager()
+    job = await manager.create(spec(7, skip_render=True, skip_evaluation=True))
+    await finished(manager, job.id)
+    caught_up = [e for e in await events_of(manager, job.id) if e.HasField("item")]
+    assert sorted(e.item.index for e in caught_up) == list(range(7))
+    sequences = [e.sequence for e in caught_up]
+    assert sequences == sorted(set(sequences))
+
+
+class PausesMidRender(LocalRender):
+    """Each render reports step 2 of 4 once `step` is set, then waits for `resume`."""
+
+    def __init__(self):
+        super().__init__()
+        self.entered, self.step, self.reported, self.resume = (asyncio.Event() for _ in range(4))
+
+    async def render(self, request, progress=None):
+        self.entered.set()
+        await self.step.wait()
+        progress(2, 4)
+        self.reported.set()
+        await self.resume.wait()
+        return await super().render(request, progress)
+
+
+async def test_a_watcher_that_joins_mid_render_gets_the_latest_step_at_once(make_manager):
+    render = PausesMidRender()
+    manager = await make_manager(Stages(LocalStory(), render, LocalEvaluate()))
+    job = await manager.create(spec(1, skip_evaluation=True))
+    await asyncio.wait_for(render.entered.wait(), 10)
+    await manager._store.flush()  # the item's earlier changes are out: none of them clears the step
+    render.step.set()
+    await render.reported.wait()
+    watch = manager.watch(job.id)
+    events = [await anext(watch)]
+    while not events[-1].HasField("snapshot"):
+        events.append(await anext(watch))
+    # Right after the snapshot, not at the next step: the render stays paused.
+    joined = await asyncio.wait_for(anext(watch), 5)
+    assert joined.progress == pipeline_pb2.StageProgress(
+        item_index=0, stage=pipeline_pb2.STAGE_RENDER, step=2, total=4
+    )
+    render.resume.set()
+    assert [event async for event in watch][-1].finished.items_succeeded == 1
+
+
+async def test_a_watcher_that_falls_behind_catches_up_from_the_store_and_sees_the_end(make_manager):
+    """With room for 2 buffered events, the cancel's cancelled items and its end overflow the watcher while
+    it waits: it reads them back from the store instead."""
+    stages = held_stories()
+    manager = await make_manager(stages, watch_backlog=2)
+    job = await manager.create(spec(4))
+    watch = manager.watch(job.id)
+    seen: dict[int, int] = {}
+    async for event in watch:  # until both story slots hold an item
+        if event.HasField("item"):
+            seen[event.item.index] = event.item.state
+        if seen == {0: pipeline_pb2.ITEM_STATE_RUNNING, 1: pipeline_pb2.ITEM_STATE_RUNNING}:
+            break
+    rest = asyncio.ensure_future(anext_all(watch))
+    await manager.cancel(job.id)
+    events = await asyncio.wait_for(rest, 10)
+
+    assert events[-1].finished.state == pipeline_pb2.JOB_STATE_CANCELLED
+    latest = latest_items(events)
+    assert (latest[0].state, latest[1].state) == (pipeline_pb2.ITEM_STATE_CANCELLED,) * 2
+
+
+async def anext_all(watch) -> list[pipeline_pb2.JobEvent]:
+    return [event async for event in watch]
+
+
+async def test_a_live_watch_skips_a_change_it_already_read_and_delivers_the_ones_after_it(make_manager):
+    """A change committed before the watch read the job can be published after it subscribed: the watch
+    skips it, and still delivers what follows it in the same batch."""
+    stages = held_stories()
+    manager = await make_manager(stages)
+    job = await manager.create(spec(2))
+    watch = manager.watch(job.id)
+    events = [await anext(watch)]
+    while not events[-1].HasField("snapshot"):
+        events.append(await anext(watch))
+    read = events[-1].sequence
+    late = pipeline_pb2.JobEvent(sequence=read, job_id=job.id, job_state=pipeline_pb2.JOB_STATE_RUNNING)
+    manager._feeds.publish(job.id, late)  # buffered, with every change after it: the watch is not read
+    stages.story.sim.release()
+    await finished(manager, job.id)
+    rest = await asyncio.wait_for(anext_all(watch), 5)  # all buffered: nothing more to wait for
+    assert read not in [e.sequence for e in rest]
+    assert rest[-1].finished.state == pipeline_pb2.JOB_STATE_SUCCEEDED
+    assert {i: item.state for i, item in latest_items(rest).items()} == {0: SUCCEEDED, 1: SUCCEEDED}
+
+
+async def test_a_watch_that_ends_leaves_no_feed_behind(make_manager):
+    manager = await make_manager(held_stories())
+    job = await manager.create(spec(2))
+    watch = manager.watch(job.id)
+    await anext(watch)
+    await manager.cancel(job.id)
+    assert [event async for event in watch][-1].HasField("finished")
+    assert job.id not in manager._feeds._feeds, "the ended job's feed outlived its last watcher"
+
+
+# Paging through items.
+
+
+def token(text: str) -> str:
+    """A page token made by hand (tokens are base64 of "kind:position")."""
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+async def test_page_tokens_not_made_by_the_item_listing_are_refused_naming_the_field(make_manager):
+    manager = await make_manager()
+    job = await finished(manager, (await manager.create(spec(3, skip_render=True, skip_evaluation=True))).id)
+    for text in ("before:2", "from:-1", "from:x", "from:1:2", "from", "from:"):
+        with pytest.raises(InvalidArgument) as raised:
+            await manager.list_items(job.id, page_token=token(text))
+        assert raised.value.details == "page_token: not a token from a previous page of this listing", text
+    items, next_token = await manager.list_items(job.id, page_size=2, page_token=token("from:0"))
+    assert [i.index for i in items] == [0, 1] and next_token == token("from:2")
+    with pytest.raises(InvalidArgument, match="page_token"):
+        await manager.list_jobs(page_token=next_token)
+
+
+async def pages(manager, job_id: str, size: int, states=()) -> list[tuple[list[int], bool]]:
+    """Each page's item indexes, and whether it came with a next token."""
+    result, page_token = [], ""
+    while True:
+        items, page_token = await manager.list_items(job_id, size, page_token, states)
+        result.append(([i.index for i in items], bool(page_token)))
+        if not page_token:
+            return result
+
+
+async def test_pages_of_stored_items_end_exactly_at_the_last_match(make_manager):
+    manager = await make_manager()
+    job = await finished(manager, (await manager.create(spec(4, skip_render=True, skip_evaluation=True))).id)
+    for states in ((), [SUCCEEDED]):
+        assert await pages(manager, job.id, 2, states) == [([0, 1], True), ([2, 3], False)]
+        assert await pages(manager, job.id, 3, states) == [([0, 1, 2], True), ([3], False)]
+        assert await pages(manager, job.id, 4, states) == [([0, 1, 2, 3], False)]
+
+
+async def test_a_filtered_page_that_fills_up_still_looks_ahead_for_the_next_match(make_manager):
+    """Item 0 fails: with pages of 2, the first read (items 0-2) fills the page with 1 and 2, and item 3 must
+    still be found to give a next token."""
+    stages = Stages(LocalStory(faults={0: [InvalidArgument("refused")]}), LocalRender(), LocalEvaluate())
+    manager = await make_manager(stages)
+    job = await finished(manager, (await manager.create(spec(4, skip_render=True, skip_evaluation=True))).id)
+    assert [i.state for i in job.items] == [FAILED, SUCCEEDED, SUCCEEDED, SUCCEEDED]
+    ended = [SUCCEEDED, pipeline_pb2.ITEM_STATE_CANCELLED]  # with the state of unstarted items: read in order
+    assert await pages(manager, job.id, 2, ended) == [([1, 2], True), ([3], False)]
+
+
+async def test_items_not_started_yet_are_listed_with_the_seeds_they_will_run_with(make_manager):
+    stages = held_stories()
+    manager = await make_manager(stages)
+    job = await manager.create(spec(20, skip_render=True, skip_evaluation=True))
+    pending, _ = await manager.list_items(job.id, states=[pipeline_pb2.ITEM_STATE_PENDING])
+    stages.story.sim.release()
+    ran = {item.index: item for item in (await finished(manager, job.id)).items}
+    assert pending[-1].index == 19, "the last item cannot have started while every story is held"
+    for item in pending:
+        assert (item.story_seed, item.image_seed) == (ran[item.index].story_seed, ran[item.index].image_seed)
+
+
+# Cancelling jobs.
+
+
+async def test_cancel_returns_the_items_up_to_the_get_limit_and_leaves_them_out_beyond(make_manager):
+    manager = await make_manager(held_stories(), max_items_per_get=2)
+    at_limit, beyond = await manager.create(spec(2)), await manager.create(spec(3))
+    cancelled = await manager.cancel(at_limit.id)
+    assert [i.state for i in cancelled.items] == [pipeline_pb2.ITEM_STATE_CANCELLED] * 2
+    cancelled = await manager.cancel(beyond.id)
+    assert (cancelled.state, len(cancelled.items)) == (pipeline_pb2.JOB_STATE_CANCELLED, 0)
+
+
+async def test_cancel_of_a_job_that_is_not_running_here_asks_to_try_again(make_manager):
+    """A job left unfinished by a stopped orchestrator runs again once it is resumed."""
+    manager = await make_manager(held_stories())
+    job = await manager.create(spec(1))
+    await manager.stop()
+    with pytest.raises(Unavailable) as raised:
+        await manager.cancel(job.id)
+    assert raised.value.details == f"job {job.id} is being resumed; try again in a moment"
+
+
+class HeldEnd:
+    """Holds the store's commit of a job's end until `release`: the job has its final state in memory
+    and is still running here meanwhile."""
+
+    def __init__(self, manager):
+        self.arrived, self._released = asyncio.Event(), asyncio.Event()
+        self._commit = manager._store.commit
+
+    async def __call__(self, change) -> None:
+        if change.cancel_unended:
+            self.arrived.set()
+            await self._released.wait()
+        await self._commit(change)
+
+    def release(self) -> None:
+        self._released.set()
+
+
+async def test_a_cancel_while_an_earlier_cancel_is_being_stored_also_returns_the_cancelled_job(
+    make_manager, monkeypatch
+):
+    manager = await make_manager(held_stories())
+    monkeypatch.setattr(manager._store, "commit", held := HeldEnd(manager))
+    job = await manager.create(spec(2))
+    first = asyncio.ensure_future(manager.cancel(job.id))
+    await asyncio.wait_for(held.arrived.wait(), 10)
+    second = asyncio.ensure_future(manager.cancel(job.id))  # runs before the end is released
+    held.release()
+    both = await asyncio.wait_for(asyncio.gather(first, second), 10)
+    assert [j.state for j in both] == [pipeline_pb2.JOB_STATE_CANCELLED] * 2
+    assert both[0] == both[1]
+
+
+async def test_a_cancel_while_the_jobs_own_end_is_being_stored_says_it_has_ended(make_manager, monkeypatch):
+    manager = await make_manager()
+    monkeypatch.setattr(manager._store, "commit", held := HeldEnd(manager))
+    job = await manager.create(spec(1, skip_render=True, skip_evaluation=True))
+    await asyncio.wait_for(held.arrived.wait(), 10)
+    cancelling = asyncio.ensure_future(manager.cancel(job.id))
+    held.release()
+    with pytest.raises(FailedPrecondition) as raised:
+        await asyncio.wait_for(cancelling, 10)
+    assert raised.value.details == f"job_id: job {job.id} has already ended (JOB_STATE_SUCCEEDED)"
+
+
+class HeldGallery:
+    """A gallery writer that waits for `released`: the job is ending, but not yet in its final state."""
+
+    def __init__(self):
+        self.arrived, self.released = threading.Event(), threading.Event()
+
+    def __call__(self, directory: Path, job: pipeline_pb2.Job, items) -> Path:
+        self.arrived.set()
+        self.released.wait(10)
+        return directory / "gallery.html"
+
+
+async def test_a_cancel_that_meets_the_jobs_own_end_says_how_it_ended(make_manager):
+    gallery = HeldGallery()
+    manager = await make_manager(gallery=gallery)
+    job = await manager.create(spec(1, skip_render=True, skip_evaluation=True))
+    try:
+        assert await asyncio.to_thread(gallery.arrived.wait, 10)
+        cancelling = asyncio.ensure_future(manager.cancel(job.id))  # its first step runs before the end
+    finally:
+        gallery.released.set()
+    with pytest.raises(FailedPrecondition) as raised:
+        await asyncio.wait_for(cancelling, 10)
+    assert raised.value.details == f"job_id: job {job.id} has already ended (JOB_STATE_SUCCEEDED)"

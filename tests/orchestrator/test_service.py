@@ -104,6 +104,16 @@ async def test_bad_input_gets_a_clear_status(stub):
     await expect(grpc.StatusCode.NOT_FOUND, "job_id: no job 'nope'", watch(stub, "nope"))
     await expect(
         grpc.StatusCode.INVALID_ARGUMENT,
+        "job_id: not a job id: 1-64 letters, digits, '-' or '_' (got 5 characters)",
+        stub.GetJob(pipeline_pb2.GetJobRequest(job_id="../up")),
+    )
+    await expect(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "after_sequence: must be >= 0, got -1",
+        watch(stub, "nope", after=-1),
+    )
+    await expect(
+        grpc.StatusCode.INVALID_ARGUMENT,
         "page_token: not a token from a previous page of this listing",
         stub.ListJobs(pipeline_pb2.ListJobsRequest(page_token="x")),
     )

@@ -10,7 +10,7 @@ import pytest
 
 from storytelling.orchestrator.store import SCHEMA_VERSION, Store
 from storytelling.runtime.auth import Principal, Scope
-from storytelling.runtime.errors import NotFound, PermissionDenied
+from storytelling.runtime.errors import FailedPrecondition, NotFound, PermissionDenied
 from storytelling.v1 import pipeline_pb2
 from tests.orchestrator.conftest import finished, spec
 
@@ -46,8 +46,9 @@ async def test_cancel_and_list_are_limited_to_the_callers_own_jobs(make_manager)
     manager = await make_manager(local_stages(story=30.0))  # both jobs run until they are cancelled
     mine = await manager.create(spec(2), caller=ALICE)
     theirs = await manager.create(spec(2), caller=BOB)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDenied) as denied:
         await manager.cancel(theirs.id, ALICE)
+    assert denied.value.details == f"job_id: no job '{theirs.id}' that identity 'alice' may access"
     assert (await manager.cancel(mine.id, ALICE)).state == pipeline_pb2.JOB_STATE_CANCELLED
 
     async def listed(caller: Principal) -> set[str]:
@@ -57,6 +58,24 @@ async def test_cancel_and_list_are_limited_to_the_callers_own_jobs(make_manager)
     assert await listed(BOB) == {theirs.id}
     assert await listed(ADMIN) == {mine.id, theirs.id}
     await manager.cancel(theirs.id, ADMIN)
+
+
+async def test_cancel_of_an_ended_job_says_it_ended_only_to_those_who_may_see_it(make_manager):
+    manager = await make_manager()
+    job = await finished(manager, (await manager.create(spec(1), caller=ALICE)).id)
+    with pytest.raises(PermissionDenied) as denied:
+        await manager.cancel(job.id, BOB)
+    assert denied.value.details == f"job_id: no job '{job.id}' that identity 'bob' may access"
+    for caller in (ALICE, ADMIN):
+        with pytest.raises(FailedPrecondition) as ended:
+            await manager.cancel(job.id, caller)
+        assert ended.value.details == f"job_id: job {job.id} has already ended (JOB_STATE_SUCCEEDED)"
+    with pytest.raises(PermissionDenied) as missing:
+        await manager.cancel("0" * 32, BOB)
+    assert missing.value.details == f"job_id: no job '{'0' * 32}' that identity 'bob' may access"
+    with pytest.raises(NotFound) as unknown:
+        await manager.cancel("0" * 32, ADMIN)
+    assert unknown.value.details == f"job_id: no job '{'0' * 32}'"
 
 
 async def test_idempotency_keys_belong_to_their_identity(make_manager):

@@ -144,8 +144,10 @@ class JobManager:
                 owner=caller.identity,
             )
             job.directory = str(self._jobs_dir / job.id)
-            await Journal(job.id, 0, self._store, self._feeds).created(job, request_id)
+            # job.json first: a job that could not be written is not stored either (stored, it would never
+            # run, and a retry with the same request id would get it back).
             await asyncio.to_thread(JobFiles(Path(job.directory), fsync=False).write_job, job)
+            await Journal(job.id, 0, self._store, self._feeds).created(job, request_id)
         except BaseException:
             self.quotas.release(caller.identity)
             raise

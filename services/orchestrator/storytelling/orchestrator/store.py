@@ -34,7 +34,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,8 +257,12 @@ class Store:
             for n in range(min(len(groups), workers))
         ]
         refused: dict[int, BaseException] = {}
+        written = [self._artifacts.submit(write_artifacts, batch, False) for batch in batches]
+        # Every batch ends before a failure is handled: the changes are then written again, one by one
+        # or in a retry, and a batch still running would write the same files at the same time.
+        wait(written)
         try:
-            for done in [self._artifacts.submit(write_artifacts, batch, False) for batch in batches]:
+            for done in written:
                 done.result()
         except UnsafePath:  # rare: find the changes it comes from, one by one; the others are written
             for change in changes:
@@ -440,6 +444,7 @@ def _apply(db: sqlite3.Connection, changes: Sequence[Change]) -> int:
     """Writes a group of changes in order, each row once in its latest version; returns rows written."""
     jobs: dict[str, Change] = {}
     items: dict[tuple[str, int], tuple[int, int, pipeline_pb2.Item]] = {}
+    written = 0
     for change in changes:
         job_id = change.job.id
         if change.request_id is not None:  # a new job: inserted now, so later changes update it
@@ -458,13 +463,13 @@ def _apply(db: sqlite3.Connection, changes: Sequence[Change]) -> int:
         for sequence, item in change.items:
             items[job_id, item.index] = (item.state, sequence, item)
         if change.cancel_unended:
-            _flush_items(db, items)
+            written += _flush_items(db, items)
             items.clear()
-            db.execute(
+            written += db.execute(
                 f"UPDATE items SET state = ?, sequence = ? WHERE job_id = ? AND state NOT IN ({_ENDED_ITEMS})",
                 (pipeline_pb2.ITEM_STATE_CANCELLED, change.sequence, job_id),
-            )
-    written = _flush_items(db, items)
+            ).rowcount
+    written += _flush_items(db, items)
     db.executemany(
         "UPDATE jobs SET state = ?, sequence = ?, job = ? WHERE id = ?",
         [(c.job.state, c.sequence, c.blob, job_id) for job_id, c in jobs.items()],
