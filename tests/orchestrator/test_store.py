@@ -819,15 +819,8 @@ async def test_a_failed_syncfs_holds_the_commit_back_until_it_succeeds(
 # Migration from older schemas (the store's docstring; the schemas are those of the commits that made
 # each version, c148fca and 581bcbd).
 
-V0_SCHEMA = """
-CREATE TABLE jobs (
-    position INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    request_id TEXT UNIQUE,
-    state INTEGER NOT NULL,
-    last_sequence INTEGER NOT NULL DEFAULT 0,
-    job BLOB NOT NULL
-);
+# Items (a row for every item) and the event log: the same in versions 0 and 1.
+OLD_ITEMS_AND_EVENTS = """
 CREATE TABLE items (
     job_id TEXT NOT NULL,
     position INTEGER NOT NULL,
@@ -842,6 +835,16 @@ CREATE TABLE events (
     PRIMARY KEY (job_id, sequence)
 ) WITHOUT ROWID;
 """
+V0_SCHEMA = """
+CREATE TABLE jobs (
+    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    request_id TEXT UNIQUE,
+    state INTEGER NOT NULL,
+    last_sequence INTEGER NOT NULL DEFAULT 0,
+    job BLOB NOT NULL
+);
+""" + OLD_ITEMS_AND_EVENTS
 V1_SCHEMA = """
 CREATE TABLE jobs (
     position INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -854,21 +857,7 @@ CREATE TABLE jobs (
     UNIQUE (owner, request_id)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, position);
-CREATE TABLE items (
-    job_id TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    state INTEGER NOT NULL,
-    item BLOB NOT NULL,
-    PRIMARY KEY (job_id, position)
-) WITHOUT ROWID;
-CREATE TABLE events (
-    job_id TEXT NOT NULL,
-    sequence INTEGER NOT NULL,
-    event BLOB NOT NULL,
-    PRIMARY KEY (job_id, sequence)
-) WITHOUT ROWID;
-PRAGMA user_version = 1;
-"""
+""" + OLD_ITEMS_AND_EVENTS + "PRAGMA user_version = 1;\n"
 
 
 def old_database(
