@@ -10,11 +10,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from storytelling.api.layout import JobFiles
+from storytelling.api.vocabulary import STAGE_SERVICES
 from storytelling.orchestrator import jobs as jobs_module
 from storytelling.orchestrator import runner
-from storytelling.orchestrator.gate import WaitPolicy
+from storytelling.orchestrator.gate import ServiceGate, WaitPolicy
+from storytelling.orchestrator.journal import Journal
 from storytelling.orchestrator.quotas import QuotaLimits, Quotas
 from storytelling.orchestrator.stages import Stages
 from storytelling.runtime.auth import Principal, Scope
@@ -283,6 +284,25 @@ async def test_items_wait_for_an_unavailable_service_then_go_on(make_manager):
     # Each item's render ran at most once after the service came back, and none was redone.
     assert all(count == 1 for index, count in stages.evaluate.sim.calls.items())
     assert sum(stages.render.sim.calls.values()) == 4 + 24, "every UNAVAILABLE answer and 4 successes"
+
+
+async def test_an_item_shows_waiting_until_its_service_answers_not_at_each_probe(make_manager):
+    """Probes of the closed gate count as attempts, but the item shows waiting until one is answered."""
+    outage = {0: [Unavailable("painter restarting")] * 3}
+    stages = Stages(LocalStory(), LocalRender(faults=outage), LocalEvaluate())
+    manager = await make_manager(stages, wait=WaitPolicy(max_wait_s=30, first_probe_s=0.01, max_probe_s=0.02))
+    job = await manager.create(spec(1))
+    events = await events_of(manager, job.id)
+    done = await manager.get(job.id)
+
+    render = [
+        (e.item.state, e.item.HasField("image"))
+        for e in events
+        if e.HasField("item") and e.item.stage == pipeline_pb2.STAGE_RENDER
+    ]
+    waited = render.index((pipeline_pb2.ITEM_STATE_WAITING, False))
+    assert (pipeline_pb2.ITEM_STATE_RUNNING, False) not in render[waited:], "a probe showed the item running"
+    assert done.items[0].state == SUCCEEDED and done.items[0].attempts["STAGE_RENDER"] == 4
 
 
 async def test_an_item_that_waited_its_max_wait_fails_and_other_errors_fail_at_once(make_manager):
@@ -708,6 +728,33 @@ async def test_only_a_job_that_succeeded_gets_its_gallery(make_manager):
     cancelled = await manager.cancel(second.id)
     assert cancelled.state == pipeline_pb2.JOB_STATE_CANCELLED and not cancelled.gallery_path
     assert len(shown) == 1
+
+
+async def test_a_resumed_job_ended_before_it_fed_its_items_again_shows_no_stage_running(tmp_path: Path):
+    """Items stored as running or waiting count in the job's counters until they are fed again; a job
+    that ends first (cancelled at once) leaves none of them in a stage."""
+    stages = (pipeline_pb2.STAGE_STORY, pipeline_pb2.STAGE_RENDER, pipeline_pb2.STAGE_EVALUATE)
+    job = pipeline_pb2.Job(id="resumed", spec=spec(3), seed=7, directory=str(tmp_path), items_succeeded=1)
+    job.state = pipeline_pb2.JOB_STATE_RUNNING
+    for stage, done, running, waiting in zip(stages, (3, 1, 1), (0, 1, 0), (0, 1, 0), strict=True):
+        job.stages.add(stage=stage, done=done, running=running, waiting=waiting)
+    ended = runner.JobRunner(
+        job,
+        stages=local_stages(),
+        policy=policy(),
+        limits=policy().limits(),
+        gates={stage: ServiceGate(service, WaitPolicy()) for stage, service in STAGE_SERVICES.items()},
+        files=JobFiles(tmp_path, fsync=False),
+        journal=Journal(job.id, 0, None, None),
+        resumed=True,
+    )
+    await ended.end(pipeline_pb2.JOB_STATE_CANCELLED)
+    assert ended.job.state == pipeline_pb2.JOB_STATE_CANCELLED and ended.job.items_succeeded == 1
+    assert [(s.stage, s.done, s.running, s.waiting) for s in ended.job.stages] == [
+        (pipeline_pb2.STAGE_STORY, 3, 0, 0),
+        (pipeline_pb2.STAGE_RENDER, 1, 0, 0),
+        (pipeline_pb2.STAGE_EVALUATE, 1, 0, 0),
+    ]
 
 
 async def test_items_that_never_started_are_cancelled_with_their_job(make_manager):

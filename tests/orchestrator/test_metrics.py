@@ -37,6 +37,7 @@ async def test_a_job_counts_items_by_stage_and_outcome_and_leaves_no_queue(make_
     assert (
         value(registry, "storytelling_pipeline_stage_seconds_count", stage="render", outcome="succeeded") == 3
     )
+    assert value(registry, "storytelling_pipeline_stage_seconds_count", stage="render", outcome="failed") == 1
     assert value(registry, "storytelling_pipeline_jobs_ended_total", state="succeeded") == 1
     for stage in ("story", "render", "evaluate"):
         assert value(registry, "storytelling_pipeline_queue_depth", stage=stage) == 0
