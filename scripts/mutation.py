@@ -50,6 +50,7 @@ SOURCE_ROOTS = (
     "services/stack",
 )
 GOAL = 0.85
+WAITING = 4  # Module.per_core of modules whose tests mostly wait
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,10 @@ class Module:
     # and transformers: 9 s of every render mutant on a loaded machine). Imports only: nothing that
     # starts threads, which a fork would not survive.
     preload: tuple[str, ...] = ()
+    # Mutants tested at once per core. Job-level tests mostly wait (timers, retries' backoff, fsync): a
+    # runner mutant used about a quarter of a core, so two at a time left the two cores half idle. A
+    # mutant's timeout counts its CPU time, not wall time, so sharing the cores times out nothing.
+    per_core: int = 1
 
 
 RENDER_PRELOAD = (
@@ -215,6 +220,7 @@ MODULES = (
             "tests/orchestrator/test_metrics.py",  # queue depths as items move, run or read back
         ),
         group="orchestrator",
+        per_core=WAITING,
         note="what a job promises, only: resume (`_work`, `_story`, `_render`, `_evaluate`, `_completed`), "
         "retries (`_attempt`), the item marks and counters (`tally`, `totals_of`, `_count`) and the end of "
         "a job (`_end`). Construction, the set summary and gallery requests are left out: about 800 "
@@ -240,6 +246,7 @@ MODULES = (
         "storytelling/orchestrator/jobs.py",
         ORCHESTRATOR_TESTS,
         group="orchestrator",
+        per_core=WAITING,
         note="the job life cycle, only: create and its request-id checks (`create`, `_create`, `_by_request`), "
         "`cancel`, resumable watches (`watch`, `_catch_up`), paging (`_page`, `_decode_token`) and access "
         "(`_job`, `_denied`). Listing, start/stop and the single-item RPC are left out, for the same hour.",
@@ -260,17 +267,27 @@ MODULES = (
         ),
     ),
     Module(
-        "orchestrator.retry", "storytelling/orchestrator/retry.py", ORCHESTRATOR_TESTS, group="orchestrator"
+        "orchestrator.retry",
+        "storytelling/orchestrator/retry.py",
+        ORCHESTRATOR_TESTS,
+        group="orchestrator",
+        per_core=WAITING,
     ),
     Module(
         "orchestrator.seeds",
         "storytelling/orchestrator/seeds.py",
         ("tests/orchestrator/test_seeds.py", *ORCHESTRATOR_TESTS),
         group="orchestrator",
+        per_core=WAITING,
     ),
     # Its own tests, not the job-level ones (about 14 s per surviving mutant): the store's behaviour is
     # specified by its unit tests, which run in about 2 s.
-    Module("orchestrator.store", "storytelling/orchestrator/store.py", ("tests/orchestrator/test_store.py",)),
+    Module(
+        "orchestrator.store",
+        "storytelling/orchestrator/store.py",
+        ("tests/orchestrator/test_store.py",),
+        per_core=WAITING,
+    ),
     Module(
         "client.progress",
         "storytelling/client/progress.py",
@@ -796,7 +813,12 @@ def main() -> None:
     run.add_argument("--module", action="append", choices=sorted(BY_NAME), help="only these (repeatable)")
     run.add_argument("--rev", help="mutate the code and tests of this commit instead of the working tree")
     run.add_argument("--label", default="after", help="results file docs/mutation/<label>.json")
-    run.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="mutants tested at once")
+    run.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="mutants tested at once, times a module's per_core",
+    )
     run.add_argument("--planted-only", action="store_true", help="only the planted bugs, no mutmut run")
     run.add_argument("--no-planted", action="store_true", help="no planted bugs, only the mutmut run")
     commands.add_parser("report", help="write docs/mutation.md from the JSON results")
@@ -821,9 +843,10 @@ def main() -> None:
                 save(args.label, results)
                 print(f"== planted: {bug.name}: {outcome['status']} in {seconds:.0f} s", flush=True)
             for group in [] if args.planted_only else groups(modules):
-                print(f"== {', '.join(module.name for module in group)}", flush=True)
+                children = args.jobs * max(module.per_core for module in group)
+                print(f"== {', '.join(module.name for module in group)} ({children} at once)", flush=True)
                 workspace = WORKSPACES / args.label / (group[0].group or group[0].name)
-                for name, result in run_group(group, tree, workspace, args.jobs).items():
+                for name, result in run_group(group, tree, workspace, children).items():
                     results["modules"][name] = result | {"rev": rev}  # modules run at different commits
                     tally = counts(result)
                     print(f"   {name}: {tally} score {_percent(score(tally))}", flush=True)

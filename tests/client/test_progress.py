@@ -101,13 +101,34 @@ def test_skipped_stages_have_no_counter_and_finished_ends_the_job() -> None:
 
 
 def test_a_job_from_get_job_starts_with_its_counters() -> None:
-    job = _job(2)
+    job = _job(3)
     job.stages.extend([P.StageCounts(stage=s, done=1) for s in STAGES])
-    job.items_succeeded = 1
+    job.items_succeeded, job.items_failed = 1, 2
     job.items.add(index=0, state=P.ITEM_STATE_SUCCEEDED, story=common_pb2.Story(text="s"))
     progress = JobProgress.for_job(job)
     assert _shown(progress) == {s: (1, 0, 0, 0) for s in STAGES}
-    assert progress.items_succeeded == 1 and progress.items[0].story.text == "s"
+    assert (progress.total, progress.items_succeeded, progress.items_failed) == (3, 1, 2)
+    assert progress.items[0].story.text == "s"
+
+
+def test_counts_of_a_stage_the_job_does_not_run_are_passed_over_not_the_end_of_the_list() -> None:
+    progress = JobProgress.for_job(_job(2, skip_render=True))
+    counts = P.JobCounts(
+        stages=[P.StageCounts(stage=P.STAGE_RENDER, done=9), P.StageCounts(stage=P.STAGE_EVALUATE, done=2)]
+    )
+    progress.update(P.JobEvent(sequence=1, job_state=P.JOB_STATE_RUNNING, counts=counts))
+    assert _shown(progress) == {P.STAGE_STORY: (0, 0, 0, 0), P.STAGE_EVALUATE: (2, 0, 0, 0)}
+
+
+def test_a_job_state_change_already_seen_is_not_applied_again() -> None:
+    progress = JobProgress.for_job(_job(1))
+    progress.update(P.JobEvent(sequence=5, job_state=P.JOB_STATE_CANCELLED, counts=_counts((1, 0, 0, 0))))
+    # A reconnect replays from an older sequence, and again from the last one it saw.
+    progress.update(P.JobEvent(sequence=3, job_state=P.JOB_STATE_RUNNING, counts=_counts((0, 1, 0, 0))))
+    progress.update(P.JobEvent(sequence=5, job_state=P.JOB_STATE_RUNNING, counts=_counts((0, 1, 0, 0))))
+    assert progress.state == P.JOB_STATE_CANCELLED
+    assert _shown(progress)[P.STAGE_STORY] == (1, 0, 0, 0)
+    assert progress.last_sequence == 5
 
 
 def test_step_progress_of_a_stage_the_job_skips_or_that_runs_nothing_is_ignored() -> None:
