@@ -164,7 +164,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--sizes", default="100000,1000000", help="diversity set sizes; empty skips")
     parser.add_argument(
         "--exact-max", type=int, default=100_000, help="largest n timed with a full exact run"
     )
@@ -183,7 +183,7 @@ def main() -> None:
     print(
         f"{'n':>9} {'exact s':>9} {'approx s':>9} {'speed-up':>8} {'recall@k':>8} {'|Δdiv|':>8}  search; note"
     )
-    for n in (int(s) for s in args.sizes.split(",")):
+    for n in (int(s) for s in args.sizes.split(",") if s):
         argv = [sys.executable, __file__, "--one", str(n), "--exact-max", str(args.exact_max),
                 "--max-queries", str(args.max_queries), "--nprobe", str(args.nprobe), "--seed", str(args.seed)]  # fmt: skip
         with LoadSampler() as load:
