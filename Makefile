@@ -111,7 +111,6 @@ BENCHES := bench/bench_runtime.py bench/bench_story.py bench/bench_render.py ben
 	bench/bench_orchestrator.py bench/bench_default_run.py bench/bench_profiles.py bench/bench_training.py
 
 bench: venv vllm-venv
-	$(PY) -m pip install --quiet -r requirements/bench.txt
 	@for script in $(BENCHES); do echo "== $$script"; $(PY) $$script || exit 1; done
 
 # Not part of `make test` or CI. MODULES="story.pools runtime.errors" limits the run; the results go to

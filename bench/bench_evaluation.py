@@ -15,9 +15,9 @@ random vectors have no neighbourhood structure and would flatter nothing and no 
 The load average is sampled every 5 s while each size runs: on a shared machine it says how much of the
 two cores the run had.
 Embedding: all-MiniLM-L6-v2 on the pool's stories in float32 against torch bfloat16 (the service's `auto`
-on CPUs with bf16 units) and OpenVINO with a bfloat16 precision hint (a candidate, not used by the
-service), interleaved over --embed-rounds rounds (median per backend), wall and CPU-time throughput,
-cosine agreement with float32 and the effect on the pool's diversity.
+on CPUs with bf16 units) and OpenVINO with a bfloat16 precision hint (the service's
+`--embed-backend openvino`), interleaved over --embed-rounds rounds (median per backend), wall and CPU-time
+throughput, cosine agreement with float32 and the effect on the pool's diversity.
 Text measures: per-dimension precision, recall and F1 on tests/evaluation/data/text_validation.jsonl.
 
     python bench/bench_evaluation.py [--sizes 100000,1000000] [--max-queries 2000] [--embed 160]
@@ -109,7 +109,7 @@ def embedding(count: int, rounds: int) -> dict:
     encoders = {
         "float32": SentenceEmbedder(dtype="float32").encode,
         "torch bfloat16": SentenceEmbedder(dtype="bfloat16").encode,
-        "openvino bf16": openvino_encoder(),
+        "openvino bf16": SentenceEmbedder(dtype="bfloat16", backend="openvino").encode,
     }
     for encode in encoders.values():
         encode(batch[:32])  # loads weights, warms up
@@ -139,36 +139,6 @@ def embedding(count: int, rounds: int) -> dict:
     return result
 
 
-def openvino_encoder():
-    """all-MiniLM-L6-v2 converted to OpenVINO and compiled with a bfloat16 precision hint (AMX where the CPU
-    has it); mean pooling and normalisation as the sentence-transformers model does them."""
-    import openvino as ov
-    from sentence_transformers import SentenceTransformer
-
-    from storytelling.evaluation.embedder import bundled_minilm_path
-
-    model = SentenceTransformer(bundled_minilm_path(), device="cpu")
-    tokenizer, limit = model.tokenizer, model.max_seq_length
-    example = tokenizer(["a story", "another"], padding=True, return_tensors="pt")
-    network = ov.convert_model(model[0].auto_model.eval(), example_input=dict(example))
-    compiled = ov.Core().compile_model(network, "CPU", {"INFERENCE_PRECISION_HINT": "bf16"})
-
-    def encode(texts: list[str], batch_size: int = 64) -> np.ndarray:
-        order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths batched together
-        out = np.empty((len(texts), D), dtype=np.float32)
-        for start in range(0, len(texts), batch_size):
-            rows = order[start : start + batch_size]
-            enc = tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=limit,
-                            return_tensors="np")  # fmt: skip
-            hidden = compiled(dict(enc))[0]
-            mask = enc["attention_mask"][..., None].astype(np.float32)
-            mean = (hidden * mask).sum(axis=1) / mask.sum(axis=1)
-            out[rows] = mean / np.linalg.norm(mean, axis=1, keepdims=True)
-        return out
-
-    return encode
-
-
 class LoadSampler:
     """The 1-minute load average, sampled every 5 s while the block runs."""
 
@@ -194,7 +164,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--sizes", default="100000,1000000", help="diversity set sizes; empty skips")
     parser.add_argument(
         "--exact-max", type=int, default=100_000, help="largest n timed with a full exact run"
     )
@@ -213,7 +183,7 @@ def main() -> None:
     print(
         f"{'n':>9} {'exact s':>9} {'approx s':>9} {'speed-up':>8} {'recall@k':>8} {'|Δdiv|':>8}  search; note"
     )
-    for n in (int(s) for s in args.sizes.split(",")):
+    for n in (int(s) for s in args.sizes.split(",") if s):
         argv = [sys.executable, __file__, "--one", str(n), "--exact-max", str(args.exact_max),
                 "--max-queries", str(args.max_queries), "--nprobe", str(args.nprobe), "--seed", str(args.seed)]  # fmt: skip
         with LoadSampler() as load:

@@ -1,11 +1,12 @@
 """Sentence embedders for diversity, novelty and the text-side measures."""
 
 import threading
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+Backend = Literal["torch", "openvino"]
 
 
 class Embedder(Protocol):
@@ -49,17 +50,32 @@ class SentenceEmbedder:
     all-MiniLM-L6-v2 reads at most 256 word pieces (about 190 words): a longer story is embedded by its
     beginning, which the story pool's 100-150-word stories never reach. `dtype` is the precision of the
     weights ("auto": `fast_dtype`); embeddings are always normalised and returned in float32.
+    `backend` "openvino" runs the transformer in OpenVINO on the CPU (`openvino_encoder`): 2.6x the float32
+    throughput on two Sapphire Rapids cores in bfloat16, and 2.6-3.2x in CPU time even under load, where
+    torch's bfloat16 falls to 1.3-1.6x (bench/bench_evaluation.py).
     """
 
     def __init__(
-        self, model: str = "", *, device: str = "cpu", batch_size: int = 64, dtype: str = "auto"
+        self,
+        model: str = "",
+        *,
+        device: str = "cpu",
+        batch_size: int = 64,
+        dtype: str = "auto",
+        backend: Backend = "torch",
     ) -> None:
+        if backend not in ("torch", "openvino"):
+            raise ValueError(f"embed_backend: expected torch or openvino, got {backend!r}")
+        if backend == "openvino" and device != "cpu":
+            raise ValueError(f"embed_backend: openvino runs on the CPU, not on embed_device {device!r}")
         self.name = model or DEFAULT_EMBEDDER
+        self.backend = backend
         self._path = model
         self._device = device
         self._batch_size = batch_size
         self._dtype = dtype
         self._model = None
+        self._openvino = None
         self._lock = threading.Lock()  # one encode at a time: torch already uses every core
 
     @property
@@ -77,18 +93,31 @@ class SentenceEmbedder:
                 import torch
                 from sentence_transformers import SentenceTransformer
 
-                self._model = SentenceTransformer(
+                # OpenVINO converts the float32 weights and applies `dtype` as its own precision hint.
+                torch_dtype = "float32" if self.backend == "openvino" else self.dtype
+                model = SentenceTransformer(
                     self._path or bundled_minilm_path(),
                     device=self._device,
-                    model_kwargs={"dtype": getattr(torch, self.dtype)},
+                    model_kwargs={"dtype": getattr(torch, torch_dtype)},
                 )
+                if self.backend == "openvino":
+                    from storytelling.evaluation.openvino_encoder import OpenVINOEncoder
+                    from storytelling.runtime.paths import cache_dir
+
+                    self._openvino = OpenVINOEncoder(model, self.dtype, cache_dir() / "openvino")
+                self._model = model
 
     def encode(self, texts: list[str]) -> np.ndarray:
         self.load()
+        if not texts:
+            return np.empty((0, self._model.get_embedding_dimension()), dtype=np.float32)
         with self._lock:
-            vectors = self._model.encode(
-                texts, batch_size=self._batch_size, normalize_embeddings=True, convert_to_numpy=True
-            )
+            if self._openvino is not None:
+                vectors = self._openvino.encode(texts, self._batch_size)
+            else:
+                vectors = self._model.encode(
+                    texts, batch_size=self._batch_size, normalize_embeddings=True, convert_to_numpy=True
+                )
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)  # renormalised after a bfloat16 forward
         return vectors / np.where(norms > 0, norms, 1.0)

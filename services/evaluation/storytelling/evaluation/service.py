@@ -34,7 +34,10 @@ class EvaluationService(Service):
     @classmethod
     def from_settings(cls, settings: EvaluationSettings) -> "EvaluationService":
         embedder = SentenceEmbedder(
-            settings.embedder, device=settings.embed_device, dtype=settings.embed_dtype
+            settings.embedder,
+            device=settings.embed_device,
+            dtype=settings.embed_dtype,
+            backend=settings.embed_backend,
         )
         pools = PoolRegistry(
             [*builtin_pools(), *(load_pool(path) for path in settings.pool_files)],
