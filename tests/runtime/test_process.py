@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -131,3 +132,52 @@ def test_a_port_taken_before_bind_is_recognised_so_launchers_can_retry():
             assert lost_port_race(proc)
         finally:
             proc.stop()
+
+
+LAUNCHER = """
+import sys, time
+from storytelling.runtime.process import start_service_process
+proc = start_service_process("tests.runtime.probe")
+proc.wait_serving(60)
+print(proc.process.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    """Whether process `pid` has exited (a zombie counts: its parent is gone and init reaps it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().split(")")[-1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
+def test_a_service_does_not_outlive_its_launcher_killed_by_sigkill():
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER], stdout=subprocess.PIPE, text=True)
+    try:
+        service = int(launcher.stdout.readline())
+        environ = open(f"/proc/{service}/environ", "rb").read().split(b"\0")
+        assert f"STORYTELLING_PARENT_PID={launcher.pid}".encode() in environ  # as started, before it reads it
+        assert not _gone(service, 0.5), "the service is up while its launcher lives"
+        launcher.kill()
+        assert _gone(service, 20), "the service outlived its launcher"
+    finally:
+        launcher.kill()
+        launcher.wait()
+
+
+def test_a_service_whose_launcher_died_before_it_started_stops_at_once():
+    # The launcher's pid in the environment is not the service's parent: it died between the start and
+    # the service's request for the signal, so no signal would ever come.
+    env = {**os.environ, "STORYTELLING_PARENT_PID": "1"}
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "tests.runtime.probe"], env=env, timeout=60)
+    assert result.returncode == -signal.SIGTERM
+    assert time.monotonic() - started < 30

@@ -20,6 +20,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import grpc
 
+# The pid of the process that started a service, which the service should not outlive (`die_with_parent`).
+PARENT_PID_ENV = "STORYTELLING_PARENT_PID"
+
 
 def free_port() -> int:
     """A TCP port free on loopback right now (the OS may hand it out again later; bind soon)."""
@@ -145,11 +148,10 @@ def start_service_process(
     ]
     process = subprocess.Popen(
         command,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {}), PARENT_PID_ENV: str(os.getpid())},
         stdout=log_file,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
     return ServiceProcess(module, process, port, metrics_port, log_path, log_file, credentials)
 
@@ -162,9 +164,20 @@ def lost_port_race(proc: ServiceProcess) -> bool:
     return proc.process.poll() is not None and any(marker in proc.logs() for marker in PORT_CLASH)
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: the kernel sends SIGTERM if the parent dies, even by SIGKILL."""
+def die_with_parent() -> None:
+    """Run first by every service (`server.main`): where the launcher asked for it (`PARENT_PID_ENV`), the
+    kernel sends this process SIGTERM when the launcher dies, even by SIGKILL (Linux's parent-death signal).
+
+    The service sets it on itself rather than through Popen's preexec_fn: a preexec_fn makes Popen fork
+    the whole launcher and run Python in the child before exec, which the Python docs call unsafe with
+    threads. A test's launcher, with gRPC channels and worker threads, hung for 25 minutes inside that
+    fork; without a preexec_fn, Popen uses vfork and execs at once."""
+    launcher = os.environ.pop(PARENT_PID_ENV, "")  # engines this service starts do not inherit it
+    if not launcher or sys.platform != "linux":
+        return
     import ctypes
 
     pr_set_pdeathsig = 1
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != int(launcher):  # the launcher died before the request took effect: no signal
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -24,6 +24,7 @@ from storytelling.runtime.guard import Guard
 from storytelling.runtime.handlers import HandlerWrapper, WrappingServer
 from storytelling.runtime.health import Readiness
 from storytelling.runtime.metrics import RpcMetrics, serve_http
+from storytelling.runtime.process import die_with_parent
 from storytelling.runtime.service import Service
 from storytelling.runtime.tls import CertificateFiles, ServerCertificates, TlsError
 
@@ -216,6 +217,7 @@ async def serve(service: Service, settings: ServiceSettings) -> int:
 
 def main(factory: Callable[[S], Service], settings_cls: type[S], argv: list[str] | None = None) -> None:
     """Entry point of every service's `__main__`: load settings, build the service, serve."""
+    die_with_parent()
     args = sys.argv[1:] if argv is None else argv
     try:
         settings = settings_cls.load(args)
