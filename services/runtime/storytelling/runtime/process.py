@@ -168,10 +168,10 @@ def die_with_parent() -> None:
     """Run first by every service (`server.main`): where the launcher asked for it (`PARENT_PID_ENV`), the
     kernel sends this process SIGTERM when the launcher dies, even by SIGKILL (Linux's parent-death signal).
 
-    The service sets it on itself rather than through Popen's preexec_fn: a preexec_fn makes Popen fork
-    the whole launcher and run Python in the child before exec, which the Python docs call unsafe with
-    threads. A test's launcher, with gRPC channels and worker threads, hung for 25 minutes inside that
-    fork; without a preexec_fn, Popen uses vfork and execs at once."""
+    The service sets it on itself rather than through Popen's preexec_fn: only with a preexec_fn does
+    Popen run Python's before-fork hooks, among them gRPC's, which wait for gRPC's threads while the
+    forking thread holds the GIL (grpc/grpc#37259). A test's launcher hung there for 25 minutes, its
+    pytest timeout unable to fire; without a preexec_fn, Popen uses vfork and execs at once."""
     launcher = os.environ.pop(PARENT_PID_ENV, "")  # engines this service starts do not inherit it
     if not launcher or sys.platform != "linux":
         return
