@@ -223,7 +223,10 @@ async def test_a_stage_service_that_crashes_and_comes_back_costs_retries_not_ite
 
     assert done.items_succeeded == ITEMS
     assert any(item.attempts["STAGE_RENDER"] > 1 for item in done.items), "the outage was not noticed"
-    assert all(count == 1 for count in stages.story.sim.calls.values())
+    # A story whose call was in flight when the service died is written again, as a counted retry; no
+    # story that reached the orchestrator is.
+    for stage, sim in (("STAGE_STORY", stages.story.sim), ("STAGE_RENDER", stages.render.sim)):
+        assert all(sim.calls[item.index] <= item.attempts[stage] for item in done.items), stage
 
 
 async def test_a_resumed_job_reuses_every_artifact_on_disk_and_moves_no_item_back(make_manager):
