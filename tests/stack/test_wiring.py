@@ -54,7 +54,7 @@ def test_cpu_engines_wires_vllm_and_triton_and_labels_random_weights():
     assert json.loads(flag(story, "--engines")) == {
         "vllm": {
             "kind": "openai", "base_url": URLS["storyteller"], "model": "smollm2-135m",
-            "max_concurrency": 8, "timeout_s": 120.0,
+            "max_concurrency": 8, "timeout_s": 600.0,
         }
     }  # fmt: skip
     assert flag(story, "--default-mode") == "naive" and flag(story, "--max-tokens") == "192"
